@@ -1,0 +1,20 @@
+"""gaussmix: Gaussian mixture models (EM) and k-means on additive sufficient statistics."""
+
+from .cluster import KMeans
+from .covariance import ALIASES, MODELS, SingularCovarianceError, get_model
+from .datasets import load_faithful, load_iris, make_elongated
+from .mixture import GaussianMixture
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIASES",
+    "MODELS",
+    "GaussianMixture",
+    "KMeans",
+    "SingularCovarianceError",
+    "get_model",
+    "load_faithful",
+    "load_iris",
+    "make_elongated",
+]

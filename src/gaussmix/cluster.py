@@ -1,0 +1,208 @@
+"""``KMeans``: Lloyd's algorithm with k-means++ seeding, scikit-learn API."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_n_components, check_sample_weight, check_X
+from .execution import iter_slices, resolve_chunk_size
+from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
+from .mixture import GaussianMixture, _weighted_mean
+
+
+class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """K-means clustering by Lloyd's algorithm.
+
+    Rows stream through the same block machinery as the GMM: the E-step is
+    nearest-centroid assignment, the M-step the weighted centroid mean. Empty
+    clusters are moved onto the points farthest from their centres.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    init : {"k-means++", "random"} or array-like of shape (n_clusters, n_features)
+        ``"k-means++"``: greedy k-means++; ``"random"``: distinct rows chosen
+        at random; an array: those centres.
+    n_init : int, default=1
+        Runs from different seeds; the lowest inertia is kept.
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Relative tolerance: Lloyd stops when the summed squared centre shift
+        falls below ``tol`` times the mean per-feature variance of the data
+        (or when labels no longer change).
+    random_state : int, RandomState instance or None, default=None
+    chunk_size : int or None, default=None
+        Rows per block.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+        Weighted sum of squared distances to the nearest centre.
+    n_iter_ : int
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import KMeans
+    >>> X = np.array([[0.0, 0], [0, 1], [10, 0], [10, 1]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> sorted(km.cluster_centers_[:, 0].tolist())
+    [0.0, 10.0]
+    """
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"k-means++", "random"}), "array-like"],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "random_state": ["random_state"],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        n_init: int = 1,
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        random_state: Any = None,
+        chunk_size: int | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.chunk_size = chunk_size
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : KMeans
+        """
+        self._validate_params()
+        X = check_X(self, X, reset=True)
+        w = check_sample_weight(sample_weight, X)
+        k = self.n_clusters
+        check_n_components(k, X, "n_clusters")
+        chunk = resolve_chunk_size(self.chunk_size, k, X.shape[1])
+        shift = _weighted_mean(X, w, chunk)
+        rng = check_random_state(self.random_state)
+        tol = float(np.mean(np.var(X, axis=0))) * self.tol
+        given = not isinstance(self.init, str)
+        if given:
+            centers0 = np.asarray(self.init, dtype=np.float64)
+            if centers0.shape != (k, X.shape[1]) or not np.all(np.isfinite(centers0)):
+                raise ValueError(
+                    f"init array must be finite with shape {(k, X.shape[1])}, got {centers0.shape}"
+                )
+        best: KMeansResult | None = None
+        for _ in range(1 if given else self.n_init):
+            if given:
+                c0 = centers0
+            elif self.init == "k-means++":
+                c0 = kmeans_plusplus(X, w, k, rng, shift, chunk)
+            else:
+                c0 = np.asarray(X[rng.permutation(X.shape[0])[:k]], dtype=np.float64)
+            res = lloyd(X, w, c0, max_iter=self.max_iter, tol=tol, shift=shift, chunk_size=chunk)
+            if best is None or res.inertia < best.inertia:
+                best = res
+        assert best is not None
+        self.cluster_centers_ = best.centers
+        self.labels_ = best.labels
+        self.inertia_ = best.inertia
+        self.n_iter_ = best.n_iter
+        self._weight_sum = float(w.sum())
+        return self
+
+    def _assign(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "cluster_centers_")
+        X = check_X(self, X, reset=False)
+        chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
+        shift = self.cluster_centers_.mean(axis=0)
+        cc = self.cluster_centers_ - shift
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        d2 = np.empty(X.shape[0])
+        for sl in iter_slices(X.shape[0], chunk):
+            labels[sl], d2[sl] = nearest_center(np.asarray(X[sl], dtype=np.float64) - shift, cc)
+        return labels, d2
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Index of the nearest centre for every row, shape (n_samples,)."""
+        return self._assign(X)[0]
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Euclidean distance of every row to every centre, shape (n_samples, n_clusters)."""
+        check_is_fitted(self, "cluster_centers_")
+        X = check_X(self, X, reset=False)
+        chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
+        shift = self.cluster_centers_.mean(axis=0)
+        cc = self.cluster_centers_ - shift
+        out = np.empty((X.shape[0], self.n_clusters))
+        for sl in iter_slices(X.shape[0], chunk):
+            Xc = np.asarray(X[sl], dtype=np.float64) - shift
+            d2 = (np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ cc.T
+                  + np.einsum("ij,ij->i", cc, cc))
+            out[sl] = np.sqrt(np.maximum(d2, 0.0))
+        return out
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Minus the (weighted) inertia of ``X`` against the fitted centres."""
+        labels, d2 = self._assign(X)
+        w = check_sample_weight(sample_weight, d2[:, None])
+        return -float(w @ d2)
+
+    def to_gmm(self) -> GaussianMixture:
+        """The fitted k-means solution as an equivalent Gaussian mixture.
+
+        An ``EII`` mixture with equal weights, the centres as means and the
+        maximum-likelihood shared variance ``inertia / (n d)`` (``n`` the
+        total sample weight). Its ``predict`` equals k-means' labels, and its
+        log-likelihood and BIC put k-means on the same yardstick as any GMM.
+
+        Returns
+        -------
+        gmm : GaussianMixture
+            Fitted (``converged_`` true, ``n_iter_`` 0).
+        """
+        check_is_fitted(self, "cluster_centers_")
+        k, d = self.cluster_centers_.shape
+        var = self.inertia_ / (self._weight_sum * d)
+        if not var > 0:
+            raise ValueError("k-means inertia is zero: no Gaussian variance to express it with")
+        gm = GaussianMixture(n_components=k, covariance_type="EII", equal_weights=True,
+                             random_state=self.random_state)
+        gm.weights_ = np.full(k, 1.0 / k)
+        gm.means_ = self.cluster_centers_.copy()
+        gm.covariances_ = np.full(k, var)
+        gm.precisions_cholesky_ = np.full(k, 1.0 / np.sqrt(var))
+        gm.precisions_ = np.full(k, 1.0 / var)
+        gm.covariance_model_ = "EII"
+        gm.converged_, gm.n_iter_ = True, 0
+        gm.lower_bound_, gm.lower_bounds_ = -np.inf, []
+        gm.n_features_in_ = d
+        if hasattr(self, "feature_names_in_"):
+            gm.feature_names_in_ = self.feature_names_in_
+        return gm

@@ -1,0 +1,255 @@
+"""Storage layouts of covariance parameters and the math that depends only on them.
+
+Every covariance model stores its covariances in one of four layouts, the
+shapes scikit-learn uses for its four ``covariance_type`` values:
+
+- ``"full"``: ``(n_components, n_features, n_features)``
+- ``"tied"``: ``(n_features, n_features)``, shared by all components
+- ``"diag"``: ``(n_components, n_features)``
+- ``"spherical"``: ``(n_components,)``
+
+The log-density, Cholesky factors of precisions and sampling depend only on the
+layout, not on which of the (many more) covariance models produced the
+parameters. So the 14 mclust models map onto these four pieces of math.
+All functions here are private twins: they assume validated float64 input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+class SingularCovarianceError(ValueError):
+    """A component's covariance is not positive definite (it has collapsed)."""
+
+    def __init__(self, component: int, message: str | None = None) -> None:
+        self.component = component
+        super().__init__(
+            message
+            or (
+                f"covariance of component {component} is singular (not positive definite): "
+                "the component has collapsed onto too few points. Increase reg_covar, "
+                "reduce n_components, or scale the data."
+            )
+        )
+
+
+def _inv_chol_upper(cov: np.ndarray, component: int) -> np.ndarray:
+    """Upper-triangular U with U @ U.T equal to inv(cov)."""
+    try:
+        chol = linalg.cholesky(cov, lower=True)
+    except linalg.LinAlgError:
+        raise SingularCovarianceError(component) from None
+    if not np.all(np.isfinite(chol)):
+        raise SingularCovarianceError(component)
+    eye = np.eye(cov.shape[0])
+    return linalg.solve_triangular(chol, eye, lower=True).T
+
+
+class Layout:
+    """Math shared by all covariance models with one storage layout."""
+
+    name: str = ""
+
+    def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def from_precisions(self, precisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(covariances, precisions_cholesky)`` from precision matrices."""
+        raise NotImplementedError
+
+    def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
+        """Log-determinant of each component's precision Cholesky factor, shape (k,)."""
+        raise NotImplementedError
+
+    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distances, shape (n_samples, n_components)."""
+        raise NotImplementedError
+
+    def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        """Lower Cholesky factors of each component's covariance, shape (k, d, d)."""
+        return np.linalg.cholesky(self.full(cov, k, d))
+
+    def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        """Each component's covariance as a dense ``(k, d, d)`` array."""
+        raise NotImplementedError
+
+    def shape(self, k: int, d: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def add_reg(self, cov: np.ndarray, reg: float) -> np.ndarray:
+        """Add ``reg`` to every variance (the diagonal), returning a new array."""
+        raise NotImplementedError
+
+    def log_gaussian(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+        """log N(x | mean_k, cov_k) for every row and component, shape (n, k)."""
+        d = X.shape[1]
+        log_det = self.log_det_chol(prec_chol, d)
+        maha = self.mahalanobis(X, means, prec_chol)
+        return -0.5 * (d * _LOG_2PI + maha) + log_det
+
+
+class FullLayout(Layout):
+    name = "full"
+
+    def shape(self, k: int, d: int) -> tuple[int, ...]:
+        return (k, d, d)
+
+    def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
+        return np.stack([_inv_chol_upper(c, i) for i, c in enumerate(cov)])
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        return np.matmul(prec_chol, np.swapaxes(prec_chol, 1, 2))
+
+    def from_precisions(self, precisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        covs = np.stack([np.linalg.inv(p) for p in precisions])
+        chols = []
+        for i, p in enumerate(precisions):
+            try:
+                chols.append(linalg.cholesky(p, lower=True))
+            except linalg.LinAlgError:
+                raise SingularCovarianceError(i, f"precisions_init[{i}] is not positive definite") from None
+        return covs, np.stack(chols)
+
+    def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
+        return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
+
+    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+        out = np.empty((X.shape[0], means.shape[0]))
+        for k, (mu, U) in enumerate(zip(means, prec_chol)):
+            y = X @ U
+            y -= mu @ U
+            out[:, k] = np.einsum("ij,ij->i", y, y)
+        return out
+
+    def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        return np.asarray(cov)
+
+    def add_reg(self, cov: np.ndarray, reg: float) -> np.ndarray:
+        return cov + reg * np.eye(cov.shape[-1])
+
+
+class TiedLayout(Layout):
+    name = "tied"
+
+    def shape(self, k: int, d: int) -> tuple[int, ...]:
+        return (d, d)
+
+    def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
+        return _inv_chol_upper(cov, 0)
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        return prec_chol @ prec_chol.T
+
+    def from_precisions(self, precisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            chol = linalg.cholesky(precisions, lower=True)
+        except linalg.LinAlgError:
+            raise SingularCovarianceError(0, "precisions_init is not positive definite") from None
+        return np.linalg.inv(precisions), chol
+
+    def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
+        return np.atleast_1d(np.sum(np.log(np.diag(prec_chol))))
+
+    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+        y = X @ prec_chol
+        m = means @ prec_chol
+        out = np.einsum("ij,ij->i", y, y)[:, None] - 2.0 * (y @ m.T) + np.einsum("ij,ij->i", m, m)
+        return np.maximum(out, 0.0, out=out)
+
+    def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        return np.broadcast_to(cov, (k, *cov.shape)).copy()
+
+    def add_reg(self, cov: np.ndarray, reg: float) -> np.ndarray:
+        return cov + reg * np.eye(cov.shape[-1])
+
+
+class DiagLayout(Layout):
+    name = "diag"
+
+    def shape(self, k: int, d: int) -> tuple[int, ...]:
+        return (k, d)
+
+    def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
+        bad = np.argwhere(~(cov > 0.0))
+        if bad.size:
+            raise SingularCovarianceError(int(bad[0, 0]))
+        return 1.0 / np.sqrt(cov)
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        return prec_chol**2
+
+    def from_precisions(self, precisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if np.any(precisions <= 0):
+            raise SingularCovarianceError(0, "precisions_init must be positive")
+        return 1.0 / precisions, np.sqrt(precisions)
+
+    def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
+        return np.sum(np.log(prec_chol), axis=1)
+
+    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+        p = prec_chol**2
+        out = (X * X) @ p.T - 2.0 * (X @ (means * p).T) + np.sum(means**2 * p, axis=1)
+        return np.maximum(out, 0.0, out=out)
+
+    def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        return np.stack([np.diag(c) for c in cov])
+
+    def add_reg(self, cov: np.ndarray, reg: float) -> np.ndarray:
+        return cov + reg
+
+    def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        return self.full(np.sqrt(cov), k, d)
+
+
+class SphericalLayout(Layout):
+    name = "spherical"
+
+    def shape(self, k: int, d: int) -> tuple[int, ...]:
+        return (k,)
+
+    def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
+        bad = np.flatnonzero(~(cov > 0.0))
+        if bad.size:
+            raise SingularCovarianceError(int(bad[0]))
+        return 1.0 / np.sqrt(cov)
+
+    def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
+        return prec_chol**2
+
+    def from_precisions(self, precisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if np.any(precisions <= 0):
+            raise SingularCovarianceError(0, "precisions_init must be positive")
+        return 1.0 / precisions, np.sqrt(precisions)
+
+    def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
+        return n_features * np.log(prec_chol)
+
+    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+        p = prec_chol**2
+        out = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * (X @ means.T) + np.sum(means**2, axis=1)
+        np.maximum(out, 0.0, out=out)
+        return out * p
+
+    def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        return np.asarray(cov)[:, None, None] * np.eye(d)
+
+    def add_reg(self, cov: np.ndarray, reg: float) -> np.ndarray:
+        return cov + reg
+
+    def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
+        return self.full(np.sqrt(cov), k, d)
+
+
+LAYOUTS: dict[str, Layout] = {
+    "full": FullLayout(),
+    "tied": TiedLayout(),
+    "diag": DiagLayout(),
+    "spherical": SphericalLayout(),
+}

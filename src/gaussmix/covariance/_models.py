@@ -1,0 +1,88 @@
+"""Closed-form covariance models: EII, VII, VVI, EEE, VVV.
+
+Each M-step maximises the expected complete-data log-likelihood over the
+model's constraint, given ``nk`` and the within-component scatter ``W``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import CovarianceModel
+from ._layouts import LAYOUTS
+
+
+class EII(CovarianceModel):
+    """Equal volume, spherical: ``Σ_k = λ I``; the k-means-equivalent model."""
+
+    code = "EII"
+    layout = LAYOUTS["spherical"]
+    stats_kind = "pooled_diag"
+    description = "spherical, equal volume"
+
+    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+        lam = float(np.sum(scatter)) / (float(np.sum(nk)) * n_features)
+        return np.full(nk.shape[0], lam)
+
+    def n_cov_parameters(self, n_components: int, n_features: int) -> int:
+        return 1
+
+
+class VII(CovarianceModel):
+    """Variable volume, spherical: ``Σ_k = λ_k I`` (scikit-learn's ``spherical``)."""
+
+    code = "VII"
+    layout = LAYOUTS["spherical"]
+    stats_kind = "diag"
+    description = "spherical, variable volume"
+
+    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+        return np.mean(scatter / nk[:, None], axis=1)
+
+    def n_cov_parameters(self, n_components: int, n_features: int) -> int:
+        return n_components
+
+
+class VVI(CovarianceModel):
+    """Variable volume and shape, axis-aligned: ``Σ_k = diag`` (``diag``)."""
+
+    code = "VVI"
+    layout = LAYOUTS["diag"]
+    stats_kind = "diag"
+    description = "diagonal, variable volume and shape"
+
+    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+        return scatter / nk[:, None]
+
+    def n_cov_parameters(self, n_components: int, n_features: int) -> int:
+        return n_components * n_features
+
+
+class EEE(CovarianceModel):
+    """One full covariance shared by all components (scikit-learn's ``tied``)."""
+
+    code = "EEE"
+    layout = LAYOUTS["tied"]
+    stats_kind = "pooled"
+    description = "ellipsoidal, equal volume, shape and orientation"
+
+    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+        return scatter / float(np.sum(nk))
+
+    def n_cov_parameters(self, n_components: int, n_features: int) -> int:
+        return n_features * (n_features + 1) // 2
+
+
+class VVV(CovarianceModel):
+    """A full covariance per component (scikit-learn's ``full``)."""
+
+    code = "VVV"
+    layout = LAYOUTS["full"]
+    stats_kind = "full"
+    description = "ellipsoidal, variable volume, shape and orientation"
+
+    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+        return scatter / nk[:, None, None]
+
+    def n_cov_parameters(self, n_components: int, n_features: int) -> int:
+        return n_components * n_features * (n_features + 1) // 2

@@ -1,0 +1,57 @@
+"""In-memory execution: row chunks of an array, reduced by summation.
+
+Every fit streams its data through :func:`map_blocks_sum`, so temporaries are
+bounded by ``chunk_size x n_components`` (and ``chunk_size x n_features``)
+whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+#: Target size in bytes of one chunk's widest float64 temporary.
+_CHUNK_BYTES = 4 * 2**20
+
+
+def default_chunk_size(n_components: int, n_features: int) -> int:
+    """Rows per chunk so that a (chunk, max(k, d)) float64 array is about 4 MiB."""
+    width = max(n_components, n_features, 1)
+    return max(256, _CHUNK_BYTES // (8 * width))
+
+
+def resolve_chunk_size(chunk_size: int | None, n_components: int, n_features: int) -> int:
+    """Validate a user chunk size or pick the default."""
+    if chunk_size is None:
+        return default_chunk_size(n_components, n_features)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def iter_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
+    """Consecutive row slices of at most ``chunk_size`` rows."""
+    for start in range(0, n_rows, chunk_size):
+        yield slice(start, min(start + chunk_size, n_rows))
+
+
+def map_blocks_sum(
+    X: np.ndarray,
+    w: np.ndarray,
+    chunk_size: int,
+    fn: Callable[[np.ndarray, np.ndarray], T],
+) -> T:
+    """Sum ``fn(X[rows], w[rows])`` over row chunks.
+
+    ``fn`` must return something that supports ``+`` (statistics do).
+    """
+    total: T | None = None
+    for sl in iter_slices(X.shape[0], chunk_size):
+        part = fn(X[sl], w[sl])
+        total = part if total is None else total + part  # type: ignore[operator]
+    assert total is not None, "no rows"
+    return total

@@ -1,0 +1,96 @@
+"""Starting points for EM: partitions or responsibilities, then one M-step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .covariance import CovarianceModel
+from .execution import iter_slices
+from .kmeans import kmeans_plusplus, lloyd, nearest_center
+from .stats import SuffStats, compute_stats, stats_from_labels
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def stats_from_partition(
+    X: np.ndarray, w: np.ndarray, labels: np.ndarray, n_components: int, kind: str,
+    shift: np.ndarray, chunk_size: int,
+) -> SuffStats:
+    """Statistics of a hard partition given as integer labels."""
+    total: SuffStats | None = None
+    for sl in iter_slices(X.shape[0], chunk_size):
+        Xc = np.asarray(X[sl], dtype=np.float64) - shift
+        st = stats_from_labels(Xc, w[sl], labels[sl], n_components, kind)
+        total = st if total is None else total + st
+    assert total is not None
+    return total
+
+
+def stats_from_resp(
+    X: np.ndarray, w: np.ndarray, resp: Callable[[slice], np.ndarray] | np.ndarray,
+    kind: str, shift: np.ndarray, chunk_size: int,
+) -> SuffStats:
+    """Statistics of soft responsibilities, given as an array or per-chunk callable."""
+    total: SuffStats | None = None
+    for sl in iter_slices(X.shape[0], chunk_size):
+        Xc = np.asarray(X[sl], dtype=np.float64) - shift
+        r = resp(sl) if callable(resp) else np.asarray(resp[sl], dtype=np.float64)
+        st = compute_stats(Xc, w[sl], r, kind)
+        total = st if total is None else total + st
+    assert total is not None
+    return total
+
+
+def nearest_labels(
+    X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
+) -> np.ndarray:
+    """Index of the nearest centre for every row."""
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    cc = centers - shift
+    for sl in iter_slices(X.shape[0], chunk_size):
+        labels[sl] = nearest_center(np.asarray(X[sl], dtype=np.float64) - shift, cc)[0]
+    return labels
+
+
+def initial_stats(
+    method: str,
+    X: np.ndarray,
+    w: np.ndarray,
+    n_components: int,
+    model: CovarianceModel,
+    rng: np.random.RandomState,
+    shift: np.ndarray,
+    chunk_size: int,
+) -> SuffStats:
+    """Statistics of the starting partition or responsibilities of ``method``.
+
+    ``kmeans`` runs Lloyd from k-means++ seeds; ``k-means++`` and
+    ``random_from_data`` assign every row to the nearest of the seeds (rather
+    than giving each seed alone to its component, which leaves EM starting
+    from covariances equal to ``reg_covar``); ``random`` draws uniform
+    responsibilities, normalised per row.
+    """
+    kind = model.stats_kind
+    if method == "random":
+        def draw(sl: slice) -> np.ndarray:
+            r = rng.uniform(size=(sl.stop - sl.start, n_components))
+            return r / r.sum(axis=1, keepdims=True)
+
+        return stats_from_resp(X, w, draw, kind, shift, chunk_size)
+    if method == "kmeans":
+        centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)
+        tol = float(np.mean(np.var(X, axis=0))) * 1e-4
+        res = lloyd(X, w, centers, max_iter=300, tol=tol, shift=shift, chunk_size=chunk_size)
+        labels = res.labels
+    elif method == "k-means++":
+        centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)
+        labels = nearest_labels(X, centers, shift, chunk_size)
+    elif method == "random_from_data":
+        idx = rng.choice(X.shape[0], size=n_components, replace=False)
+        labels = nearest_labels(X, np.asarray(X[idx], dtype=np.float64), shift, chunk_size)
+    else:
+        raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
+    return stats_from_partition(X, w, labels, n_components, kind, shift, chunk_size)
+

@@ -1,0 +1,146 @@
+"""Additive sufficient statistics of a block of rows.
+
+The E-step reduces a block of rows to these statistics; statistics of blocks
+add; the M-step reads only their sum. This is what lets one kernel serve
+in-memory chunks, files and Dask blocks alike.
+
+Second moments are taken about a fixed ``shift`` (the data's global mean), so
+the scatter ``S_k - n_k m_k m_kᵀ`` does not cancel catastrophically.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+#: Second-moment kinds a covariance model may ask for, with their shapes.
+SECOND_MOMENT_KINDS = ("full", "diag", "pooled", "pooled_diag", "none")
+
+
+class SuffStats(NamedTuple):
+    """Sufficient statistics of a block, all float64.
+
+    Attributes
+    ----------
+    nk : ndarray of shape (n_components,)
+        ``Σ w r_k``: weighted responsibility mass per component.
+    sk : ndarray of shape (n_components, n_features)
+        ``Σ w r_k x`` of shifted rows.
+    Sk : ndarray
+        Second moments of shifted rows: ``Σ w r_k x xᵀ`` of shape (k, d, d)
+        (``full``), its diagonal (k, d) (``diag``), ``Σ w x xᵀ`` (d, d)
+        (``pooled``), its diagonal (d,) (``pooled_diag``) or ``0.0`` (``none``).
+    objective : float
+        ``Σ w log p(x)`` for soft EM, the classification log-likelihood for
+        hard EM, or minus the inertia for k-means.
+    """
+
+    nk: np.ndarray
+    sk: np.ndarray
+    Sk: np.ndarray
+    objective: float
+
+    def __add__(self, other: object) -> SuffStats:  # type: ignore[override]
+        if not isinstance(other, SuffStats):
+            return NotImplemented
+        return SuffStats(
+            self.nk + other.nk,
+            self.sk + other.sk,
+            self.Sk + other.Sk,
+            self.objective + other.objective,
+        )
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.nk.sum())
+
+
+def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    k, d = wr.shape[1], Xc.shape[1]
+    out = np.empty((k, d, d))
+    for j in range(k):
+        out[j] = (Xc * wr[:, j : j + 1]).T @ Xc
+    return out
+
+
+def _second_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    return wr.T @ (Xc * Xc)
+
+
+def _second_pooled(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    return (Xc * w[:, None]).T @ Xc
+
+
+def _second_pooled_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    return w @ (Xc * Xc)
+
+
+def _second_none(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    return np.zeros(())
+
+
+_SECOND = {
+    "full": _second_full,
+    "diag": _second_diag,
+    "pooled": _second_pooled,
+    "pooled_diag": _second_pooled_diag,
+    "none": _second_none,
+}
+
+
+def compute_stats(
+    Xc: np.ndarray, w: np.ndarray, resp: np.ndarray, kind: str, objective: float = 0.0
+) -> SuffStats:
+    """Reduce a block of shifted rows and their responsibilities to statistics.
+
+    Parameters
+    ----------
+    Xc : ndarray of shape (n_rows, n_features)
+        Shifted rows, float64.
+    w : ndarray of shape (n_rows,)
+        Sample weights.
+    resp : ndarray of shape (n_rows, n_components)
+        Responsibilities (soft or one-hot).
+    kind : str
+        One of :data:`SECOND_MOMENT_KINDS`.
+    objective : float
+        The block's contribution to the objective, carried along.
+    """
+    wr = resp * w[:, None]
+    return SuffStats(wr.sum(axis=0), wr.T @ Xc, _SECOND[kind](Xc, w, wr), float(objective))
+
+
+def stats_from_labels(
+    Xc: np.ndarray, w: np.ndarray, labels: np.ndarray, n_components: int, kind: str,
+    objective: float = 0.0,
+) -> SuffStats:
+    """Statistics of a hard partition, without forming the one-hot matrix."""
+    d = Xc.shape[1]
+    nk = np.bincount(labels, weights=w, minlength=n_components).astype(float)
+    sk = np.zeros((n_components, d))
+    np.add.at(sk, labels, Xc * w[:, None])
+    if kind == "none":
+        second = np.zeros(())
+    else:
+        resp = np.zeros((Xc.shape[0], n_components))
+        resp[np.arange(Xc.shape[0]), labels] = 1.0
+        second = _SECOND[kind](Xc, w, resp * w[:, None])
+    return SuffStats(nk, sk, second, float(objective))
+
+
+def scatter(stats: SuffStats, nk_safe: np.ndarray, kind: str) -> np.ndarray:
+    """Within-component scatter about each component's mean, in the kind's shape.
+
+    ``nk_safe`` is ``nk`` guarded against zero; means are ``sk / nk_safe``.
+    """
+    m = stats.sk / nk_safe[:, None]
+    if kind == "full":
+        return stats.Sk - nk_safe[:, None, None] * (m[:, :, None] * m[:, None, :])
+    if kind == "diag":
+        return stats.Sk - nk_safe[:, None] * m * m
+    if kind == "pooled":
+        return stats.Sk - (m * nk_safe[:, None]).T @ m
+    if kind == "pooled_diag":
+        return stats.Sk - (nk_safe[:, None] * m * m).sum(axis=0)
+    return np.zeros(())
