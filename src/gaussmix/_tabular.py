@@ -23,6 +23,10 @@ TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "csv",
                   ".parquet": "parquet", ".pq": "parquet", ".npy": "npy"}
 
 
+#: Extra columns read as class labels (any dtype) rather than numbers.
+CATEGORICAL_ROLES = frozenset({"labels"})
+
+
 class DataError(ValueError):
     """Input data that cannot be used, with a one-line reason."""
 
@@ -232,8 +236,17 @@ def read_table(
             if len(set(names)) != len(names):
                 raise DataError(f"--columns names a column twice: {', '.join(names)}")
         X = np.column_stack([_numeric_column(frame, c, path, "feature") for c in names])
-        extras = {role: _numeric_column(frame, c, path, role.replace("_", " "))
-                  for role, c in extra.items()}
+        extras = {}
+        for role, c in extra.items():
+            if role in CATEGORICAL_ROLES:
+                if c not in frame.columns:
+                    raise DataError(f"{path}: no column {c!r} ({role}); columns are: "
+                                    + ", ".join(map(str, frame.columns)))
+                # Any dtype names classes; missing labels become their own class.
+                codes = _pandas().factorize(frame[c], use_na_sentinel=False)[0]
+                extras[role] = codes.astype(np.float64)
+            else:
+                extras[role] = _numeric_column(frame, c, path, role.replace("_", " "))
     n_rows = X.shape[0]
     if n_rows == 0:
         raise DataError(f"{path}: the file has no data rows")
