@@ -1,6 +1,7 @@
 """gaussmix: Gaussian mixture models (EM) and k-means on additive sufficient statistics."""
 
 from .cluster import KMeans
+from .compare import Comparison, compare
 from .covariance import ALIASES, MODELS, SingularCovarianceError, get_model
 from .datasets import load_faithful, load_iris, make_elongated
 from .mixture import GaussianMixture
@@ -9,10 +10,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALIASES",
+    "Comparison",
     "MODELS",
     "GaussianMixture",
     "KMeans",
     "SingularCovarianceError",
+    "compare",
     "get_model",
     "load_faithful",
     "load_iris",
