@@ -9,11 +9,11 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
-from gaussmix import GaussianMixture, KMeans  # noqa: E402
-from gaussmix._grid import fit_grid  # noqa: E402
-from gaussmix.plot import (  # noqa: E402
+from gaussmix import GaussianMixture, KMeans
+from gaussmix._grid import fit_grid
+from gaussmix.plot import (
     _Plane,
     plot_clusters,
     plot_comparison,
@@ -124,7 +124,7 @@ def test_projection_is_exact() -> None:
     X = _data(5)
     gm = GaussianMixture(2, random_state=0).fit(X)
     plane = _Plane(X)
-    w, means, covs = plane.gaussians(gm)
+    _, means, covs = plane.gaussians(gm)
     P = plane.P
     np.testing.assert_allclose(P.T @ P, np.eye(2), atol=1e-12)
     for j in range(2):

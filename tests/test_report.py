@@ -16,9 +16,9 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from gaussmix import compare, load_faithful, load_iris  # noqa: E402
-from gaussmix._grid import fit_grid  # noqa: E402
-from gaussmix.report import build_report, write_report  # noqa: E402
+from gaussmix import compare, load_faithful, load_iris
+from gaussmix._grid import fit_grid
+from gaussmix.report import build_report, write_report
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 
@@ -128,7 +128,7 @@ def _chromium() -> str | None:
 
 def _run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([exe, *_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def _probe(exe: str, tmp_path: Path, page: str, name: str) -> dict:

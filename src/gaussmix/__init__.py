@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALIASES",
-    "Comparison",
     "MODELS",
+    "Comparison",
     "GaussianMixture",
     "KMeans",
     "SingularCovarianceError",

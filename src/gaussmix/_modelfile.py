@@ -93,7 +93,7 @@ def save_model(path: str | os.PathLike[str], model: GaussianMixture, prep: Prepr
 
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+            np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
 
     write_atomic(path, _write)
 

@@ -302,8 +302,8 @@ def _cmd_predict(args: argparse.Namespace, progress: Progress) -> int:
                             f"fitted on {len(prep.columns)}")
     else:
         table = read_table(args.data, prep.columns, drop_na=args.drop_na)
-    for n in table.notes:
-        _note(n)
+    for note in table.notes:
+        _note(note)
     import pandas as pd
 
     Z = prep.transform(table.X)
@@ -316,7 +316,10 @@ def _cmd_predict(args: argparse.Namespace, progress: Progress) -> int:
         col = name
         while col in out.columns:
             col += "_gaussmix"
-        full = pd.array([pd.NA] * n, dtype="Int64") if integer else np.full(n, np.nan)
+        full: Any = (pd.array(np.zeros(n, dtype=np.int64), dtype="Int64") if integer
+                     else np.full(n, np.nan))
+        if integer:
+            full[:] = pd.NA
         full[kept] = values
         out[col] = full
 

@@ -13,7 +13,7 @@ import html
 import io
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -48,9 +48,12 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (float, np.floating)):
-        if not np.isfinite(v):
+        x = float(v)
+        if not np.isfinite(x):
             return "–"
-        return f"{float(v):.{digits}g}" if abs(v) < 1e-3 or abs(v) >= 1e6 else f"{float(v):.{digits}f}".rstrip("0").rstrip(".")
+        if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
+            return f"{x:.{digits}g}"
+        return f"{x:.{digits}f}".rstrip("0").rstrip(".")
     return str(v)
 
 
@@ -172,9 +175,9 @@ def build_report(
     crit = selection_criterion(selection)
     k = int(best.means_.shape[0])
     body = [f"<h1>{html.escape(title)}</h1>",
-            f'<p class="note">{n} rows × {d} features ({html.escape(", ".join(cols))}); '
-            f"gaussmix {html.escape(__version__)}, "
-            f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</p>"]
+            (f'<p class="note">{n} rows × {d} features ({html.escape(", ".join(cols))}); '
+             f"gaussmix {html.escape(__version__)}, "
+             f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>")]
     for line in notes:
         body.append(f'<p class="note">{html.escape(line)}</p>')
     answer = (f"Chosen by {crit.upper()}: <b>{html.escape(best.covariance_model_)}</b> with "
@@ -252,4 +255,7 @@ def write_report(path: str | os.PathLike[str], X: Any, selection: Any, **kwargs:
     from ._tabular import write_atomic
 
     page = build_report(X, selection, **kwargs)
-    write_atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    def _write(tmp: Any) -> None:
+        tmp.write_text(page, encoding="utf-8")
+
+    write_atomic(path, _write)
