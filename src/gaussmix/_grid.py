@@ -153,7 +153,33 @@ def select_models(
     random_state: int | None = 0,
     on_cell: CellCallback | None = None,
 ) -> Any:
-    """Selection over the grid: the library's ``select`` when present, else :func:`fit_grid`."""
+    """Selection over the grid: the library's ``select`` when present, else :func:`fit_grid`.
+
+    ``select`` is used when it accepts every option asked for (sample weights,
+    a progress callback); otherwise the fallback, which does.
+    """
+    import inspect
+
+    import gaussmix
+
+    select = getattr(gaussmix, "select", None)
+    if select is not None:
+        params = inspect.signature(select).parameters
+        kwargs: dict[str, Any] = {"criterion": criterion}
+        for name, value in (("n_init", n_init), ("random_state", random_state)):
+            if name in params:
+                kwargs[name] = value
+        usable = True
+        if sample_weight is not None:
+            usable = "sample_weight" in params
+            kwargs["sample_weight"] = sample_weight
+        if on_cell is not None:
+            hook = next((h for h in ("on_cell", "callback", "progress") if h in params), None)
+            if hook is not None:
+                kwargs[hook] = on_cell
+        if usable:
+            return select(X, n_components=list(n_components),
+                          covariance_types=resolve_models(covariance_types), **kwargs)
     return fit_grid(X, n_components, covariance_types, criterion=criterion,
                     sample_weight=sample_weight, n_init=n_init, random_state=random_state,
                     on_cell=on_cell)

@@ -213,18 +213,20 @@ def read_table(
                 col = frame[c]
                 if _is_numeric(col):
                     names.append(c)
-                elif col.notna().any() and _first_non_numeric(col) is not None:
-                    parsed_share = float(
-                        _pandas().to_numeric(col, errors="coerce").notna().mean()
-                    )
-                    if parsed_share >= 0.5:
+                    continue
+                try:
+                    bad = _first_non_numeric(col)
+                except (TypeError, ValueError):  # dates, categories: not numbers at all
+                    bad = None
+                if bad is not None:
+                    parsed = _pandas().to_numeric(col, errors="coerce")
+                    if float(parsed.notna().sum()) >= 0.5 * float(col.notna().sum()):
                         # Mostly numbers with a few bad entries: a data error, not a label.
-                        row, text = _first_non_numeric(col)  # type: ignore[misc]
                         raise DataError(
-                            f"{path}: column {c!r} has a non-numeric value {text!r} "
-                            f"at data row {row + 1}"
+                            f"{path}: column {c!r} has a non-numeric value {bad[1]!r} "
+                            f"at data row {bad[0] + 1}"
                         )
-                    skipped.append(c)
+                skipped.append(c)
             if skipped:
                 notes.append("skipped non-numeric column(s): " + ", ".join(skipped)
                              + " (choose columns with --columns)")
