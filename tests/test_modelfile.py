@@ -1,0 +1,102 @@
+"""CLI model files: a mixture and its preprocessing come back exactly; bad files are refused."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gaussmix import MODELS, GaussianMixture
+from gaussmix._modelfile import Preprocessing, load_model, save_model
+from gaussmix._tabular import DataError
+
+
+def _X() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.vstack([rng.normal(0, 1, (60, 3)), rng.normal(4, 0.5, (40, 3))])
+
+
+@pytest.mark.parametrize("code", sorted(MODELS))
+def test_roundtrip_every_model(tmp_path: Path, code: str) -> None:
+    X = _X()
+    gm = GaussianMixture(2, covariance_type=code, random_state=0).fit(X)
+    prep = Preprocessing.fit(X, ["a", "b", "c"], standardize=True)
+    path = tmp_path / "m.gmm"
+    save_model(path, gm, prep)
+    gm2, prep2 = load_model(path)
+    assert gm2.covariance_model_ == code
+    np.testing.assert_array_equal(gm2.means_, gm.means_)
+    np.testing.assert_array_equal(gm2.covariances_, gm.covariances_)
+    np.testing.assert_array_equal(gm2.predict(X), gm.predict(X))
+    np.testing.assert_allclose(gm2.predict_proba(X), gm.predict_proba(X), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(gm2.score_samples(X), gm.score_samples(X), rtol=1e-12)
+    assert prep2.columns == ["a", "b", "c"]
+    np.testing.assert_array_equal(prep2.transform(X), prep.transform(X))
+
+
+def test_preprocessing() -> None:
+    X = _X()
+    p = Preprocessing.fit(X, ["a", "b", "c"], standardize=False)
+    assert not p.standardized and np.array_equal(p.transform(X), X)
+    q = Preprocessing.fit(X, ["a", "b", "c"], standardize=True)
+    Z = q.transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-12)
+    X[:, 1] = 5.0
+    with pytest.raises(DataError, match="'b' is constant"):
+        Preprocessing.fit(X, ["a", "b", "c"], standardize=True)
+
+
+def _saved(tmp_path: Path) -> Path:
+    X = _X()
+    path = tmp_path / "m.gmm"
+    save_model(path, GaussianMixture(2, random_state=0).fit(X),
+               Preprocessing.fit(X, ["a", "b", "c"], False))
+    return path
+
+
+def _rewrite(path: Path, edit) -> None:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: np.array(z[k]) for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")[()]))
+    edit(meta, arrays)
+    with open(path, "wb") as fh:
+        np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "version", "shape", "weights",
+                                    "nan", "model_code", "columns", "not_pd"])
+def test_bad_files_refused(tmp_path: Path, damage: str) -> None:
+    path = _saved(tmp_path)
+    if damage == "garbage":
+        path.write_bytes(b"\x00" * 100)
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "version":
+        _rewrite(path, lambda m, a: m.update(version=99))
+    elif damage == "shape":
+        _rewrite(path, lambda m, a: a.update(means_=a["means_"][:, :2]))
+    elif damage == "weights":
+        _rewrite(path, lambda m, a: a.update(weights_=a["weights_"] * 2))
+    elif damage == "nan":
+        _rewrite(path, lambda m, a: a["covariances_"].__setitem__((0, 0, 0), np.nan))
+    elif damage == "model_code":
+        _rewrite(path, lambda m, a: m["model"].update(covariance_type="XYZ"))
+    elif damage == "columns":
+        _rewrite(path, lambda m, a: m["preprocessing"].update(columns=["a"]))
+    elif damage == "not_pd":
+        _rewrite(path, lambda m, a: a.update(covariances_=-a["covariances_"]))
+    with pytest.raises(DataError, match="model file"):
+        load_model(path)
+
+
+def test_object_arrays_are_never_unpickled(tmp_path: Path) -> None:
+    path = tmp_path / "evil.gmm"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("meta.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '|O', 'fortran_order': False,"
+                                b" 'shape': (), }" + b" " * 60 + b"\n" + b"cos\nsystem\n")
+    with pytest.raises(DataError, match="model file"):
+        load_model(path)
