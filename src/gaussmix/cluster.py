@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_n_components, check_sample_weight, check_X
-from .execution import iter_slices, resolve_chunk_size
+from .execution import iter_slices, resolve_chunk_size, weighted_mean_variance
 from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
 from .mixture import GaussianMixture, _weighted_mean
 
@@ -110,7 +110,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, k, X.shape[1])
         shift = _weighted_mean(X, w, chunk)
         rng = check_random_state(self.random_state)
-        tol = float(np.mean(np.var(X, axis=0))) * self.tol
+        tol = weighted_mean_variance(X, w, shift, chunk) * self.tol
         given = not isinstance(self.init, str)
         if given:
             centers0 = np.asarray(self.init, dtype=np.float64)
@@ -170,7 +170,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Minus the (weighted) inertia of ``X`` against the fitted centres."""
-        labels, d2 = self._assign(X)
+        _, d2 = self._assign(X)
         w = check_sample_weight(sample_weight, d2[:, None])
         return -float(w @ d2)
 

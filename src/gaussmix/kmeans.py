@@ -69,7 +69,7 @@ def _relocate_empty(
     if empty.size == 0:
         return stats
     far = np.argsort(-d2, kind="stable")[: empty.size]
-    for new_id, idx in zip(empty, far):
+    for new_id, idx in zip(empty, far, strict=False):
         x = np.asarray(X[idx], dtype=np.float64) - shift
         old_id = labels[idx]
         sk[old_id] -= w[idx] * x

@@ -456,7 +456,9 @@ def _check_resp_init(a: Any, n: int, k: int) -> np.ndarray:
                 raise ValueError("resp_init of shape (n_samples,) must hold integer labels")
             arr = arr.astype(np.intp)
         if arr.min() < 0 or arr.max() >= k:
-            raise ValueError(f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]")
+            raise ValueError(
+                f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]"
+            )
         return arr.astype(np.intp)
     resp = _check_array_shape(arr, (n, k), "resp_init")
     if np.any(resp < 0):
