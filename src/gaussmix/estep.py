@@ -70,10 +70,24 @@ def estep_soft(
     wlp = model.layout.log_gaussian(Xc, params.means - shift, params.precisions_cholesky)
     with np.errstate(divide="ignore"):
         wlp += np.log(params.weights)
-    lse = logsumexp(wlp, axis=1)
-    np.subtract(wlp, lse[:, None], out=wlp)
-    resp = np.exp(wlp, out=wlp)
+    resp, lse = _normalise_in_place(wlp)
     return compute_stats(Xc, w, resp, model.stats_kind, float(w @ lse))
+
+
+def _normalise_in_place(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities and log-sum-exp of weighted log-probabilities, one exp pass.
+
+    Overwrites ``wlp`` with the responsibilities.
+    """
+    m = wlp.max(axis=1, keepdims=True)
+    # A row whose every component has -inf log-probability cannot happen
+    # with positive definite covariances; guard anyway to avoid NaN.
+    m[~np.isfinite(m)] = 0.0
+    wlp -= m
+    np.exp(wlp, out=wlp)
+    s = wlp.sum(axis=1, keepdims=True)
+    wlp /= s
+    return wlp, (np.log(s) + m)[:, 0]
 
 
 def estep_hard(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any
 
@@ -23,7 +24,7 @@ from ._validation import check_n_components, check_sample_weight, check_X
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, run_em
 from .estep import GMMParams, log_resp
-from .execution import iter_slices, resolve_chunk_size
+from .execution import map_blocks, map_blocks_sum, parallel, resolve_chunk_size
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
 from .mstep import mstep
 
@@ -31,10 +32,10 @@ logger = logging.getLogger("gaussmix")
 
 
 def _weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
-    total = np.zeros(X.shape[1])
-    for sl in iter_slices(X.shape[0], chunk_size):
-        total += w[sl] @ np.asarray(X[sl], dtype=np.float64)
-    return total / w.sum()
+    def part(Xb: np.ndarray, wb: np.ndarray) -> np.ndarray:
+        return wb @ np.asarray(Xb, dtype=np.float64)
+
+    return map_blocks_sum(X, w, chunk_size, part) / w.sum()
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
@@ -49,11 +50,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : str, default="full"
+    covariance_type : str or CovarianceModel, default="full"
         ``"full"`` (= ``"VVV"``), ``"tied"`` (= ``"EEE"``), ``"diag"``
         (= ``"VVI"``), ``"spherical"`` (= ``"VII"``) or ``"EII"`` (one
         spherical covariance shared by all components: the model k-means
-        assumes).
+        assumes), or any code in :data:`gaussmix.MODELS`. A
+        :class:`~gaussmix.covariance.CovarianceModel` instance (such as
+        ``FixedSphericalVariance(0.1)``) is used as it is.
     tol : float, default=1e-3
         Convergence threshold on the change of the objective (see ``stopping``).
     reg_covar : float, default=1e-6
@@ -97,7 +100,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         use ``tol=1e-5`` to reproduce mclust.
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
-        temporary near 4 MiB. Results do not depend on it beyond round-off.
+        temporary near 8 MiB. Results do not depend on it beyond round-off.
+    n_jobs : int or None, default=None
+        Threads over row chunks (``None`` or ``-1``: all cores). BLAS runs on
+        one thread inside each. Results do not depend on it.
 
     Attributes
     ----------
@@ -134,7 +140,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     _parameter_constraints: dict[str, list[Any]] = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES))],
+        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES)), CovarianceModel],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -152,13 +158,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "equal_weights": ["boolean"],
         "stopping": [StrOptions(set(STOPPING_RULES))],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
         self,
         n_components: int = 1,
         *,
-        covariance_type: str = "full",
+        covariance_type: str | CovarianceModel = "full",
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
@@ -176,6 +183,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         equal_weights: bool = False,
         stopping: str = "absolute",
         chunk_size: int | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -196,6 +204,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.equal_weights = equal_weights
         self.stopping = stopping
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -214,6 +223,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self : GaussianMixture
         """
         self._validate_params()
+        with parallel(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> GaussianMixture:
         X = check_X(self, X, reset=True, min_samples=2)
         w = check_sample_weight(sample_weight, X)
         check_n_components(self.n_components, X)
@@ -314,19 +327,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.precisions_ = model.layout.precisions(params.precisions_cholesky)
         self.covariance_model_ = model.code
 
+    def _fitted_model(self) -> CovarianceModel:
+        check_is_fitted(self, "means_")
+        if isinstance(self.covariance_type, CovarianceModel):
+            return self.covariance_type
+        return get_model(self.covariance_model_)
+
     def _get_params(self) -> GMMParams:
         return GMMParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
     def _fitted(self, X: Any) -> tuple[np.ndarray, GMMParams, CovarianceModel, np.ndarray, int]:
         check_is_fitted(self, "means_")
         X = check_X(self, X, reset=False)
-        model = get_model(self.covariance_model_)
+        model = self._fitted_model()
         params = self._get_params()
         shift = self.weights_ @ self.means_
         chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict
+    def _map_log_resp(
+        self, X: Any, reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> list[np.ndarray]:
+        """``reduce(log_density, log_resp)`` of every chunk of ``X``, in order."""
+        X, params, model, shift, chunk = self._fitted(X)
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+            return reduce(*log_resp(Xb, params, model, shift))
+
+        with parallel(self.n_jobs):
+            return map_blocks(X, np.empty(X.shape[0]), chunk, block)
+
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density ``log p(x)`` of every row.
 
@@ -338,11 +369,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         log_density : ndarray of shape (n_samples,)
         """
-        X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0])
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = log_resp(X[sl], params, model, shift)[0]
-        return out
+        return np.concatenate(self._map_log_resp(X, lambda lse, lr: lse))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for every row.
@@ -352,11 +379,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
-        X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty((X.shape[0], self.n_components))
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.exp(log_resp(X[sl], params, model, shift)[1])
-        return out
+        return np.concatenate(self._map_log_resp(X, lambda lse, lr: np.exp(lr, out=lr)))
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of every row.
@@ -365,11 +388,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0], dtype=np.intp)
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.argmax(log_resp(X[sl], params, model, shift)[1], axis=1)
-        return out
+        return np.concatenate(self._map_log_resp(X, lambda lse, lr: np.argmax(lr, axis=1)))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (weighted) log-likelihood per row of ``X``."""
@@ -383,7 +402,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         """Free parameters: covariances (from the model), means, weights."""
         check_is_fitted(self, "means_")
         k, d = self.means_.shape
-        model = get_model(self.covariance_model_)
+        model = self._fitted_model()
         n_weights = 0 if self.equal_weights else k - 1
         return int(model.n_cov_parameters(k, d) + k * d + n_weights)
 
@@ -420,7 +439,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         k, d = self.means_.shape
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        layout = get_model(self.covariance_model_).layout
+        layout = self._fitted_model().layout
         chol = layout.covariance_cholesky(self.covariances_, k, d)
         X = np.vstack([
             self.means_[j] + rng.standard_normal((c, d)) @ chol[j].T
@@ -456,7 +475,9 @@ def _check_resp_init(a: Any, n: int, k: int) -> np.ndarray:
                 raise ValueError("resp_init of shape (n_samples,) must hold integer labels")
             arr = arr.astype(np.intp)
         if arr.min() < 0 or arr.max() >= k:
-            raise ValueError(f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]")
+            raise ValueError(
+                f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]"
+            )
         return arr.astype(np.intp)
     resp = _check_array_shape(arr, (n, k), "resp_init")
     if np.any(resp < 0):
