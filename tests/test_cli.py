@@ -106,7 +106,7 @@ def test_fit_standardized_with_weights_and_parquet_predict(tmp_path: Path, data_
     # log-density in the input's units: the mixture mapped back through the scaling.
     D = np.diag(prep.scale)
     dens = sum(w * multivariate_normal(m * prep.scale + prep.center, D @ c @ D).pdf(X)
-               for w, m, c in zip(model.weights_, model.means_, model.covariances_))
+               for w, m, c in zip(model.weights_, model.means_, model.covariances_, strict=True))
     np.testing.assert_allclose(out["log_density"], np.log(dens), rtol=1e-9)
 
 

@@ -9,11 +9,11 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure  # noqa: E402
 
-from gaussmix import GaussianMixture, KMeans
-from gaussmix._grid import fit_grid
-from gaussmix.plot import (
+from gaussmix import GaussianMixture, KMeans  # noqa: E402
+from gaussmix._grid import fit_grid  # noqa: E402
+from gaussmix.plot import (  # noqa: E402
     _Plane,
     plot_clusters,
     plot_comparison,
@@ -148,3 +148,20 @@ def test_bad_input() -> None:
     with pytest.raises(ValueError, match="pair"):
         km = KMeans(2, random_state=0).fit(_data(2))
         plot_comparison(km, gm, _data(2), ax=[1, 2, 3])
+
+
+def test_comparison_colours_follow_the_matching() -> None:
+    """A GMM component is drawn in the colour of the k-means cluster it overlaps most."""
+    from gaussmix import compare, make_elongated
+
+    X, _ = make_elongated(n_samples=300, random_state=0)
+    c = compare(X, 3, covariance_types="VVV", n_init=1)
+    fig = Figure(figsize=(9, 4))
+    axes = fig.subplots(1, 2)
+    plot_comparison(c.kmeans, c.gmm, X, ax=axes)
+    left = axes[0].collections[0].get_facecolors()[:, :3]
+    right = axes[1].collections[0].get_facecolors()[:, :3]
+    same = c.labels_kmeans == c.labels_gmm  # compare() renumbers GMM labels the same way
+    assert same.mean() > 0.5 and (~same).any()
+    np.testing.assert_array_equal(left[same], right[same])
+    assert np.any(left[~same] != right[~same], axis=1).all()

@@ -16,9 +16,9 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from gaussmix import compare, load_faithful, load_iris
-from gaussmix._grid import fit_grid
-from gaussmix.report import build_report, write_report
+from gaussmix import compare, load_faithful, load_iris  # noqa: E402
+from gaussmix._grid import fit_grid  # noqa: E402
+from gaussmix.report import build_report, write_report  # noqa: E402
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 

@@ -1,4 +1,4 @@
-"""Reading tables for the CLI: the numbers come through exactly; problems are named where they are."""
+"""Reading tables for the CLI: numbers come through exactly; problems are named where they are."""
 
 from __future__ import annotations
 

@@ -428,7 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def _show(message: Any, category: Any, *rest: Any, **kw: Any) -> None:
         if not progress.quiet:
-            _note(f"warning: {_one_line(message if isinstance(message, Warning) else Warning(message))}")
+            text = message if isinstance(message, Warning) else Warning(message)
+            _note(f"warning: {_one_line(text)}")
 
     try:
         with warnings.catch_warnings():

@@ -212,15 +212,17 @@ def _match(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 
 def _reasons(c: Comparison) -> tuple[list[Reason], str]:
     cmax = float(np.max(c.condition_numbers))
+    overlapping = c.overlap > OVERLAP_THRESHOLD
     rs = [
         Reason("bic", c.delta_bic, BIC_THRESHOLD, c.delta_bic > BIC_THRESHOLD,
                f"BIC difference (k-means' EII equivalent minus best GMM): {c.delta_bic:.1f} "
                f"({'>' if c.delta_bic > BIC_THRESHOLD else '<='} {BIC_THRESHOLD:g} is "
                f"{'very strong' if c.delta_bic > BIC_THRESHOLD else 'not decisive'} evidence "
                "for the GMM)"),
-        Reason("overlap", c.overlap, OVERLAP_THRESHOLD, c.overlap > OVERLAP_THRESHOLD,
-               f"overlap: {c.overlap:.1%} of rows have largest responsibility < 0.9 "
-               f"({'soft memberships carry information' if c.overlap > OVERLAP_THRESHOLD else 'clusters are well separated'})"),
+        Reason("overlap", c.overlap, OVERLAP_THRESHOLD, overlapping,
+               f"overlap: {c.overlap:.1%} of rows have largest responsibility < 0.9 ("
+               + ("soft memberships carry information" if overlapping
+                  else "clusters are well separated") + ")"),
         Reason("anisotropy", cmax, CONDITION_THRESHOLD, cmax > CONDITION_THRESHOLD,
                "anisotropy: covariance condition numbers "
                + ", ".join(f"{v:.1f}" for v in c.condition_numbers)

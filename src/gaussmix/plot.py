@@ -9,6 +9,7 @@ axes, and each component's Gaussian is projected onto that plane exactly
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,7 @@ class _Plane:
         w, means, covs = self.gaussians(model)
         with np.errstate(divide="ignore"):
             parts = [np.log(wk) + multivariate_normal(m, c, allow_singular=True).logpdf(Y)
-                     for wk, m, c in zip(w, means, covs)]
+                     for wk, m, c in zip(w, means, covs, strict=True)]
         return logsumexp(np.column_stack(parts).reshape(Y.shape[0], -1), axis=1)
 
 
@@ -109,8 +110,9 @@ def _ellipse(ax: Any, mean: np.ndarray, cov: np.ndarray, n_sigma: float, color: 
                          edgecolor=color, **kw))
 
 
-def _scatter_labels(ax: Any, Y: np.ndarray, labels: np.ndarray, k: int, **kw: Any) -> None:
-    colors = _colors(k)
+def _scatter_labels(ax: Any, Y: np.ndarray, labels: np.ndarray, k: int,
+                    colors: Sequence[Any] | None = None, **kw: Any) -> None:
+    colors = list(colors) if colors is not None else _colors(k)
     if Y.shape[1] == 1:
         rng = np.random.default_rng(0)
         yy = rng.uniform(-0.02, 0.02, size=Y.shape[0])
@@ -127,7 +129,8 @@ def _label_axes(ax: Any, plane: _Plane) -> None:
 
 
 def plot_clusters(model: Any, X: Any, *, ax: Any = None, columns: list[str] | None = None,
-                  sigmas: tuple[float, ...] = _SIGMAS) -> Any:
+                  sigmas: tuple[float, ...] = _SIGMAS,
+                  colors: Sequence[Any] | None = None) -> Any:
     """Points coloured by their most probable component, with covariance ellipses.
 
     Parameters
@@ -142,6 +145,8 @@ def plot_clusters(model: Any, X: Any, *, ax: Any = None, columns: list[str] | No
     sigmas : tuple of float, default=(1, 2)
         Ellipses at these Mahalanobis radii (solid, then dashed). With one
         feature: each component's weighted density and ±sigma bars.
+    colors : sequence of matplotlib colours, default=None
+        One per component (default: the ``tab10`` cycle).
 
     Returns
     -------
@@ -162,14 +167,17 @@ def plot_clusters(model: Any, X: Any, *, ax: Any = None, columns: list[str] | No
     k = model.means_.shape[0]
     labels = model.predict(X)
     Y = plane.points(X)
-    colors = _colors(k)
+    colors = list(colors) if colors is not None else _colors(k)
+    if len(colors) < k:
+        raise ValueError(f"colors: need {k}, got {len(colors)}")
     w, means, covs = plane.gaussians(model)
     if plane.d == 1:
         ax.hist(Y[:, 0], bins="auto", density=True, color="0.85", edgecolor="0.7")
         grid = np.linspace(Y.min() - 0.1 * np.ptp(Y), Y.max() + 0.1 * np.ptp(Y), 400)
         for j in range(k):
             sd = float(np.sqrt(covs[j, 0, 0]))
-            dens = w[j] * np.exp(-0.5 * ((grid - means[j, 0]) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+            z = (grid - means[j, 0]) / sd
+            dens = w[j] * np.exp(-0.5 * z**2) / (sd * np.sqrt(2 * np.pi))
             ax.plot(grid, dens, color=colors[j], lw=2, label=f"component {j}")
             top = float(dens.max())
             for i, s in enumerate(sigmas):
@@ -178,7 +186,7 @@ def plot_clusters(model: Any, X: Any, *, ax: Any = None, columns: list[str] | No
         ax.scatter(Y[:, 0], np.zeros(len(Y)), c=[colors[i] for i in labels], marker="|", s=60)
         ax.set_ylabel("density")
     else:
-        _scatter_labels(ax, Y, labels, k, alpha=0.7, linewidths=0)
+        _scatter_labels(ax, Y, labels, k, colors, alpha=0.7, linewidths=0)
         for j in range(k):
             for i, s in enumerate(sigmas):
                 _ellipse(ax, means[j], covs[j], s, colors[j], lw=1.8,
@@ -353,6 +361,22 @@ def plot_selection(selection: Any, *, criterion: str | None = None, ax: Any = No
     return ax
 
 
+def _matched_colors(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> list[Any]:
+    """Colours for partition ``b`` so that its parts share colours with the parts of ``a``
+    they overlap most (an optimal one-to-one matching)."""
+    from scipy.optimize import linear_sum_assignment
+
+    table = np.zeros((ka, kb), dtype=np.int64)
+    np.add.at(table, (a, b), 1)
+    rows, cols = linear_sum_assignment(-table)
+    palette = _colors(max(ka, kb))
+    out: list[Any] = [None] * kb
+    for r, c in zip(rows, cols, strict=True):
+        out[c] = palette[r]
+    spare = iter(palette[ka:] if kb > ka else [])
+    return [c if c is not None else next(spare) for c in out]
+
+
 def plot_comparison(kmeans: Any, gmm: Any, X: Any, *, ax: Any = None,
                     columns: list[str] | None = None) -> Any:
     """k-means' partition beside the GMM's, in the same plane.
@@ -400,6 +424,8 @@ def plot_comparison(kmeans: Any, gmm: Any, X: Any, *, ax: Any = None,
     Y = plane.points(X)
     k = kmeans.cluster_centers_.shape[0]
     labels = kmeans.predict(X)
+    g_labels = gmm.predict(X)
+    g_colors = _matched_colors(labels, g_labels, k, gmm.means_.shape[0])
     _scatter_labels(pair[0], Y, labels, k, alpha=0.7, linewidths=0)
     C = plane.points(kmeans.cluster_centers_)
     if plane.d == 1:
@@ -409,12 +435,12 @@ def plot_comparison(kmeans: Any, gmm: Any, X: Any, *, ax: Any = None,
     _label_axes(pair[0], plane)
     pair[0].set_title(f"k-means, {k} clusters")
     if plane.d == 1:
-        _scatter_labels(pair[1], Y, gmm.predict(X), gmm.means_.shape[0], alpha=0.7,
+        _scatter_labels(pair[1], Y, g_labels, gmm.means_.shape[0], g_colors, alpha=0.7,
                         linewidths=0)
         _label_axes(pair[1], plane)
         pair[1].set_title(f"GMM {gmm.covariance_model_}, {gmm.means_.shape[0]} components")
     else:
-        plot_clusters(gmm, X, ax=pair[1], columns=columns)
+        plot_clusters(gmm, X, ax=pair[1], columns=columns, colors=g_colors)
         pair[1].set_title("GMM " + pair[1].get_title())
     return result
 
