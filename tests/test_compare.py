@@ -57,6 +57,10 @@ def test_numbers_match_direct_computation(elongated: tuple) -> None:
     np.testing.assert_array_equal(c.contingency.sum(axis=1), c.sizes_kmeans)
     np.testing.assert_array_equal(c.contingency.sum(axis=0), c.sizes_gmm)
     assert c.disagreement == pytest.approx(1 - np.trace(c.contingency) / n)
+    differ = c.labels_kmeans != c.labels_gmm
+    assert c.disagreement_certainty == pytest.approx(resp.max(axis=1)[differ].mean())
+    assert c.disagreement_certainty > 0.9  # k-means cuts the long clusters: the GMM is sure
+    assert "k-means' round cells cut across" in c.disagreements()[-1]
     # Renumbering maximises agreement: no permutation agrees more.
     from itertools import permutations
 

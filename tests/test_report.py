@@ -176,3 +176,15 @@ def test_report_in_headless_chromium(faithful_report: tuple, tmp_path: Path) -> 
         "</body>", "<script>console.error('deliberate')</script></body>")
     bad = _probe(exe, tmp_path, broken, "broken.html")
     assert len(bad["bad"]) == 1 and "deliberate" in bad["errors"]
+
+
+def test_report_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare install (no plot extra) still gets the tables, and is told how to get plots."""
+    import sys
+
+    X, _ = load_faithful()
+    sel = fit_grid(X, [1, 2], ["VVV"], random_state=0)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    page = build_report(X, sel)
+    assert IMG.findall(page) == []
+    assert 'pip install "gaussmix[plot]"' in page and "Chosen model" in page

@@ -89,6 +89,10 @@ class Comparison:
         Rows: k-means clusters; columns: (renumbered) GMM components.
     disagreement : float
         Share of rows the two partitions put in different (matched) clusters.
+    disagreement_certainty : float
+        Mean largest GMM responsibility over those rows (NaN when there are
+        none): near 1, the GMM is sure and k-means' round cells cut across its
+        clusters; near ``1/k``, the rows lie where clusters overlap.
     reasons : list of Reason
     verdict : {"gmm", "either", "kmeans"}
     prefer_gmm : bool
@@ -127,6 +131,7 @@ class Comparison:
     volume_ratio: float
     contingency: np.ndarray
     disagreement: float
+    disagreement_certainty: float
     reasons: list[Reason] = field(default_factory=list)
     verdict: str = "either"
 
@@ -156,6 +161,11 @@ class Comparison:
             if n == 0:
                 break
             out.append(f"{n} row(s) k-means puts in cluster {i} go to GMM component {j}")
+        if out:
+            sure = self.disagreement_certainty
+            out.append(f"the GMM's mean largest responsibility on those rows is {sure:.2f} ("
+                       + ("it is sure of them: k-means' round cells cut across its clusters)"
+                          if sure >= 0.9 else "they lie where the clusters overlap)"))
         return out
 
     def rows(self) -> list[tuple[str, str, str]]:
@@ -346,6 +356,8 @@ def compare(
         volume_ratio=float(vol.max() / vol.min()),
         contingency=table,
         disagreement=float(np.mean(lab_k != lab_g)),
+        disagreement_certainty=(float(np.mean(resp.max(axis=1)[lab_k != lab_g]))
+                                if np.any(lab_k != lab_g) else float("nan")),
     )
     c.reasons, c.verdict = _reasons(c)
     return c
