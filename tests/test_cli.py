@@ -333,3 +333,19 @@ def _npy(tmp_path: Path, X: np.ndarray) -> Path:
     path = tmp_path / "x.npy"
     np.save(path, X)
     return path
+
+
+def test_progress_counts_runs_of_a_whole_grid() -> None:
+    """With the library's select (no per-cell hook), finished runs are counted from the log."""
+    import io
+
+    buf = io.StringIO()
+    p = Progress(quiet=False, stream=buf, delay=0.0, every=0.0)
+    p.cell(0, 3, "grid", 0)
+    for i in range(5):
+        p._record("EM iteration 1: objective -1.0")
+        p._record(f"init 1: objective -{i}.5 after 7 iterations")
+    text = buf.getvalue()
+    assert "selection: 0/3 EM runs done" in text
+    assert "selection: 0/3 EM runs done: EM iteration 1" in text
+    assert "selection: 3/3 EM runs done" in text and "4/3" not in text

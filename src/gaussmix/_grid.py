@@ -155,34 +155,46 @@ def select_models(
 ) -> Any:
     """Selection over the grid: the library's ``select`` when present, else :func:`fit_grid`.
 
-    ``select`` is used when it accepts every option asked for (sample weights,
-    a progress callback); otherwise the fallback, which does.
+    ``select`` has no per-cell hook, so with it ``on_cell`` is called once
+    (``i = 0``) and every fit logs its result through the ``gaussmix`` logger
+    (``verbose=1``), which the command line counts. The fallback calls
+    ``on_cell`` before every cell.
+
+    Raises
+    ------
+    ValueError
+        When no cell could be fitted (with the first cell's reason).
     """
     import inspect
 
     import gaussmix
 
     select = getattr(gaussmix, "select", None)
+    codes = resolve_models(covariance_types)
+    ks = list(n_components)
     if select is not None:
         params = inspect.signature(select).parameters
+        open_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         kwargs: dict[str, Any] = {"criterion": criterion}
-        for name, value in (("n_init", n_init), ("random_state", random_state)):
-            if name in params:
+        for name, value in (("n_init", n_init), ("random_state", random_state),
+                            ("verbose", 1 if on_cell is not None else 0)):
+            if open_kw or name in params:
                 kwargs[name] = value
-        usable = True
-        if sample_weight is not None:
-            usable = "sample_weight" in params
+        if sample_weight is not None and "sample_weight" in params:
             kwargs["sample_weight"] = sample_weight
-        if on_cell is not None:
-            hook = next((h for h in ("on_cell", "callback", "progress") if h in params), None)
-            if hook is not None:
-                kwargs[hook] = on_cell
-        if usable:
-            return select(X, n_components=list(n_components),
-                          covariance_types=resolve_models(covariance_types), **kwargs)
-    return fit_grid(X, n_components, covariance_types, criterion=criterion,
-                    sample_weight=sample_weight, n_init=n_init, random_state=random_state,
-                    on_cell=on_cell)
+        if sample_weight is None or "sample_weight" in kwargs:
+            if on_cell is not None:
+                on_cell(0, len(codes) * len(ks) * n_init, "grid", 0)
+            sel = select(X, n_components=ks, covariance_types=codes, **kwargs)
+            if getattr(sel, "best_", None) is None:
+                first = next((record_get(r, "error") for r in sel.table_
+                              if record_get(r, "error")), "every fit failed")
+                raise ValueError(f"no model could be fitted: {first}")
+            if hasattr(sel.best_, "verbose"):
+                sel.best_.verbose = 0  # progress logging was for this run only
+            return sel
+    return fit_grid(X, ks, codes, criterion=criterion, sample_weight=sample_weight,
+                    n_init=n_init, random_state=random_state, on_cell=on_cell)
 
 
 def selection_criterion(selection: Any, default: str = "bic") -> str:

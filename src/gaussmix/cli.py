@@ -44,6 +44,7 @@ class Progress:
         self.t0 = time.monotonic()
         self.last = -1e9
         self.context = ""
+        self.grid_total = self.grid_done = 0
 
     def say(self, msg: str, force: bool = False) -> None:
         if self.quiet:
@@ -54,15 +55,30 @@ class Progress:
             print(f"[gaussmix {now - self.t0:5.1f}s] {msg}", file=self.stream, flush=True)
 
     def cell(self, i: int, total: int, code: str, k: int) -> None:
-        self.context = f"fit {i + 1}/{total}: {code} k={k}"
+        """A grid cell starts; ``code == "grid"`` announces a grid of ``total`` EM runs."""
+        if code == "grid":
+            self.grid_total, self.grid_done = total, 0
+            self.context = f"selection: 0/{total} EM runs done"
+        else:
+            self.grid_total = 0
+            self.context = f"fit {i + 1}/{total}: {code} k={k}"
         self.say(self.context)
+
+    def _record(self, msg: str) -> None:
+        # With the library's select, each finished fit logs "init <i>: objective ...".
+        if self.grid_total and msg.startswith("init ") and "objective" in msg:
+            self.grid_done = min(self.grid_done + 1, self.grid_total)
+            self.context = f"selection: {self.grid_done}/{self.grid_total} EM runs done"
+            self.say(self.context)
+        else:
+            self.say(f"{self.context}: {msg}")
 
     def attach(self) -> tuple[logging.Logger, logging.Handler, int]:
         progress = self
 
         class _Handler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
-                progress.say(f"{progress.context}: {record.getMessage()}")
+                progress._record(record.getMessage())
 
         logger = logging.getLogger("gaussmix")
         handler = _Handler(level=logging.DEBUG)
