@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score
 
 from ._grid import criteria, resolve_models
 from ._validation import check_n_components
@@ -212,6 +210,8 @@ def _volumes_and_conditions(gm: GaussianMixture) -> tuple[np.ndarray, np.ndarray
 
 def _match(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Renumber labels ``b`` to agree with ``a`` as far as possible; return it and the table."""
+    from scipy.optimize import linear_sum_assignment
+
     table = np.zeros((k, k), dtype=np.int64)
     np.add.at(table, (a, b), 1)
     rows, cols = linear_sum_assignment(-table)
@@ -294,6 +294,8 @@ def compare(
     >>> print(compare(X, 2).answer)  # doctest: +ELLIPSIS
     Prefer a GMM (...
     """
+    from sklearn.metrics import adjusted_rand_score
+
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
