@@ -188,3 +188,12 @@ def test_report_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
     page = build_report(X, sel)
     assert IMG.findall(page) == []
     assert 'pip install "gaussmix[plot]"' in page and "Chosen model" in page
+
+
+def test_plots_subsample_large_data() -> None:
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(5, 1, (300, 2))])
+    sel = fit_grid(X, [2], ["VVV"], random_state=0)
+    page = build_report(X, sel, max_plot_points=100)
+    assert "Plots show a random 100 of the 600 rows." in page
+    assert len(IMG.findall(page)) == 4

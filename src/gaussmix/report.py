@@ -137,6 +137,7 @@ def build_report(
     title: str = "gaussmix report",
     comparison: Any = None,
     notes: Sequence[str] = (),
+    max_plot_points: int = 20_000,
 ) -> str:
     """The report as one HTML string.
 
@@ -153,6 +154,8 @@ def build_report(
         From :func:`gaussmix.compare`; adds the k-means vs GMM section.
     notes : sequence of str
         Lines about the input (file, dropped rows, standardisation).
+    max_plot_points : int, default=20000
+        Scatter plots draw at most this many rows (a fixed random subset).
 
     Returns
     -------
@@ -190,6 +193,14 @@ def build_report(
         import matplotlib  # noqa: F401
 
         have_mpl = True
+        Xp = X
+        if n > max_plot_points:
+            # Plots show a fixed random subset: a scatter of millions of points is slow
+            # to draw and no clearer. The selection and parameters use every row.
+            keep = np.random.default_rng(0).choice(n, max_plot_points, replace=False)
+            Xp = X[np.sort(keep)]
+            body.append(f'<p class="note">Plots show a random {max_plot_points:,} of the '
+                        f"{n:,} rows.</p>")
     except ImportError:  # pragma: no cover - depends on the environment
         have_mpl = False
         body.append('<p class="note">Plots need matplotlib: pip install "gaussmix[plot]".</p>')
@@ -218,13 +229,13 @@ def build_report(
         if d > 2:
             body.append('<p class="note">More than two features: drawn in the plane of the '
                         "first two principal axes, Gaussians projected onto it.</p>")
-        body.append(_img(lambda f: gplot.plot_clusters(best, X, ax=f.add_subplot(),
+        body.append(_img(lambda f: gplot.plot_clusters(best, Xp, ax=f.add_subplot(),
                                                        columns=cols),
                          "clusters with 1 and 2 sigma ellipses"))
-        body.append(_img(lambda f: gplot.plot_uncertainty(best, X, ax=f.add_subplot(),
+        body.append(_img(lambda f: gplot.plot_uncertainty(best, Xp, ax=f.add_subplot(),
                                                           columns=cols),
                          "classification uncertainty"))
-        body.append(_img(lambda f: gplot.plot_density(best, X, ax=f.add_subplot(),
+        body.append(_img(lambda f: gplot.plot_density(best, Xp, ax=f.add_subplot(),
                                                       columns=cols),
                          "log-density contours"))
     if comparison is not None:
@@ -236,7 +247,7 @@ def build_report(
             for r in comparison.reasons) + "</ul>")
         if have_mpl:
             body.append(_img(lambda f: gplot.plot_comparison(
-                comparison.kmeans, comparison.gmm, X, ax=f.subplots(1, 2), columns=cols),
+                comparison.kmeans, comparison.gmm, Xp, ax=f.subplots(1, 2), columns=cols),
                 "k-means and GMM partitions side by side", size=(11.0, 4.5)))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
