@@ -39,16 +39,23 @@ def fit_exact_em(X, w, k, code, seed, **kw):
 
     reg_covar > 0 makes the M-step no longer a maximiser, so monotonicity is
     only guaranteed without it (with it, a component on d points or fewer can
-    lose likelihood at every step: hypothesis found such a case).
+    lose likelihood at every step: hypothesis found such a case). Without it,
+    a component can collapse onto one point (variance -> 0, likelihood -> inf);
+    its one-pass second moments then cancel catastrophically, so such draws
+    (collapse is the subject of its own tests) are rejected too.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return GaussianMixture(k, covariance_type=code, tol=0.0, max_iter=30,
-                                   random_state=seed, reg_covar=0.0, **kw).fit(
-                                       X, sample_weight=w)
+            gm = GaussianMixture(k, covariance_type=code, tol=0.0, max_iter=30,
+                                 random_state=seed, reg_covar=0.0, **kw).fit(
+                                     X, sample_weight=w)
     except SingularCovarianceError:
         assume(False)
+    layout = MODELS[code].layout
+    covs = layout.full(gm.covariances_, k, X.shape[1])
+    assume(np.linalg.eigvalsh(covs).min() > 1e-8 * X.var(axis=0).min())
+    return gm
 
 
 @SETTINGS

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .estep import argmax_kn
 from .execution import map_blocks
 from .stats import SuffStats, stats_from_labels
 
@@ -29,11 +30,13 @@ def nearest_center(Xc: np.ndarray, centers_c: np.ndarray) -> tuple[np.ndarray, n
 
     Both arguments are shifted float64 arrays.
     """
-    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c.
-    partial = np.einsum("ij,ij->i", centers_c, centers_c) - 2.0 * (Xc @ centers_c.T)
-    labels = np.argmin(partial, axis=1)
-    d2 = partial[np.arange(Xc.shape[0]), labels] + np.einsum("ij,ij->i", Xc, Xc)
-    return labels, np.maximum(d2, 0.0)
+    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c;
+    # component-major (k, n) so the search over centres streams whole rows.
+    neg = 2.0 * (centers_c @ Xc.T)
+    neg -= np.einsum("ij,ij->i", centers_c, centers_c)[:, None]
+    labels, best = argmax_kn(neg)
+    d2 = np.einsum("ij,ij->i", Xc, Xc) - best
+    return labels, np.maximum(d2, 0.0, out=d2)
 
 
 def lloyd_block(
