@@ -109,6 +109,16 @@ def _parse_k(text: str) -> list[int]:
     return sorted(set(ks))
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _columns(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -140,7 +150,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--standardize", action="store_true",
                    help="scale every feature to mean 0, standard deviation 1 first")
     p.add_argument("--sample-weight", default=None, metavar="COL", help="weight column")
-    p.add_argument("--n-init", type=int, default=1, metavar="N",
+    p.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
                    help="EM starts per fit (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
@@ -171,11 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="k-means vs a GMM on the same data, with a verdict")
     _add_data(p)
-    p.add_argument("-k", type=int, required=True, metavar="K", help="number of clusters")
+    p.add_argument("-k", type=_positive_int, required=True, metavar="K",
+                   help="number of clusters")
     p.add_argument("--labels", default=None, metavar="COL", help="known classes, for ARI")
     p.add_argument("--models", default="all", metavar="all|VVV,EEE,...")
     p.add_argument("--standardize", action="store_true")
-    p.add_argument("--n-init", type=int, default=3, metavar="N")
+    p.add_argument("--n-init", type=_positive_int, default=3, metavar="N")
     p.add_argument("--seed", type=int, default=0)
     _add_common(p)
 
