@@ -197,3 +197,14 @@ def test_plots_subsample_large_data() -> None:
     page = build_report(X, sel, max_plot_points=100)
     assert "Plots show a random 100 of the 600 rows." in page
     assert len(IMG.findall(page)) == 4
+
+
+def test_single_component_and_wide_data() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 12)) * np.arange(1, 13)
+    sel = fit_grid(X, [1], ["VVI"], random_state=0)
+    page = build_report(X, sel)
+    assert "<b>1</b> component." in page and len(IMG.findall(page)) == 4
+    assert "standard deviations shown instead" in page
+    sd = np.sqrt(sel.best_.covariances_[0])
+    assert f"{sd[-1]:.4f}".rstrip("0") in page

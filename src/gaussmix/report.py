@@ -38,6 +38,7 @@ pre{background:#f7f7f7;padding:.6em;overflow-x:auto}
 """
 
 Drawer = Callable[[Any], None]
+_MAX_MATRIX_FEATURES = 10
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -123,6 +124,12 @@ def _parameters(model: Any, columns: Sequence[str]) -> str:
     cov = get_model(model.covariance_model_).layout.full(model.covariances_, k, d)
     parts = [_table(["component", "weight", *columns],
                     [[j, model.weights_[j], *model.means_[j]] for j in range(k)])]
+    if d > _MAX_MATRIX_FEATURES:
+        parts.append(f'<p class="note">More than {_MAX_MATRIX_FEATURES} features: standard '
+                     "deviations shown instead of full covariance matrices.</p>")
+        sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+        parts.append(_table(["component", *columns], [[j, *sd[j]] for j in range(k)]))
+        return "".join(parts)
     for j in range(k):
         parts.append(f"<p>Covariance of component {j}:</p>")
         parts.append(_table(["", *columns], [[columns[a], *cov[j, a]] for a in range(d)]))
