@@ -1,11 +1,13 @@
 """Model files for the command line: a fitted mixture plus how its input was prepared.
 
-The mixture itself is written with the library's safe format
-(``gaussmix.save``/``gaussmix.load``) when that exists; otherwise with the
-interim format here: one ``.npz`` whose arrays are the parameters and whose
-``meta`` entry is a JSON string. Both are plain data (never pickle). The
-command line also needs the feature columns and the standardisation used at
-fit time; they travel in a JSON sidecar object stored in the same file.
+The command line needs, besides the mixture, the feature columns and the
+standardisation used at fit time. :class:`PreparedMixture` holds both. With
+the library's safe model files (``gaussmix.save``/``gaussmix.load``) it is
+written as one more registered estimator type: the mixture's own fields plus a
+``preprocessing`` object, validated on load. Where the library has no
+``gaussmix.io`` the interim format here is used: one ``.npz`` whose arrays are
+the parameters and whose ``meta`` entry is a JSON string. Both are plain data
+(never pickle), written atomically.
 """
 
 from __future__ import annotations
@@ -64,7 +66,10 @@ class Preprocessing:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Preprocessing:
-        cols = [str(c) for c in obj["columns"]]
+        if not isinstance(obj, dict) or not isinstance(obj.get("columns"), list) or not all(
+                isinstance(c, str) for c in obj["columns"]):
+            raise ValueError("preprocessing needs a list of column names")
+        cols = list(obj["columns"])
         center = np.asarray(obj["center"], dtype=np.float64)
         scale = np.asarray(obj["scale"], dtype=np.float64)
         if center.shape != (len(cols),) or scale.shape != (len(cols),):
@@ -72,6 +77,81 @@ class Preprocessing:
         if not (np.all(np.isfinite(center)) and np.all(scale > 0) and np.all(np.isfinite(scale))):
             raise ValueError("preprocessing arrays are not finite and positive")
         return cls(cols, center, scale)
+
+
+class PreparedMixture:
+    """A fitted mixture and the column choice and scaling applied before it.
+
+    What ``gaussmix fit`` saves; ``gaussmix.load`` on such a file returns one.
+
+    Parameters
+    ----------
+    mixture : GaussianMixture
+        Fitted on ``preprocessing.transform(X)``.
+    preprocessing : Preprocessing
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GaussianMixture
+    >>> from gaussmix._modelfile import PreparedMixture, Preprocessing
+    >>> X = np.random.default_rng(0).normal(size=(50, 2)) * [1, 100]
+    >>> prep = Preprocessing.fit(X, ["a", "b"], standardize=True)
+    >>> pm = PreparedMixture(GaussianMixture(2, random_state=0).fit(prep.transform(X)), prep)
+    >>> pm.predict(X).shape
+    (50,)
+    """
+
+    def __init__(self, mixture: GaussianMixture, preprocessing: Preprocessing) -> None:
+        self.mixture = mixture
+        self.preprocessing = preprocessing
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Most probable component of each row of ``X`` (in the input's units)."""
+        return np.asarray(self.mixture.predict(self.preprocessing.transform(X)))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Responsibilities, shape (n_samples, n_components)."""
+        return np.asarray(self.mixture.predict_proba(self.preprocessing.transform(X)))
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        """Log-density in the input's units (the scaling's Jacobian included)."""
+        z = self.mixture.score_samples(self.preprocessing.transform(X))
+        return np.asarray(z) - float(np.sum(np.log(self.preprocessing.scale)))
+
+
+def _library_io() -> Any:
+    """``gaussmix.io`` with its codec registry, or None where the library has none."""
+    try:
+        from . import io as lib_io  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    if not hasattr(lib_io, "register_codec"):
+        return None
+    if "PreparedMixture" not in getattr(lib_io, "_CODECS", {}):
+        _register(lib_io)
+    return lib_io
+
+
+def _register(lib_io: Any) -> None:
+    # The mixture's fields are written and checked by the library's own
+    # GaussianMixture codec; this one adds and checks the preprocessing.
+    def dump(pm: PreparedMixture) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = lib_io._codec_for(pm.mixture).dump(pm.mixture)
+        return {**meta, "preprocessing": pm.preprocessing.to_json()}, arrays
+
+    def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> PreparedMixture:
+        try:
+            prep = Preprocessing.from_json(meta["preprocessing"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise lib_io.ModelFileError(f"invalid model file: preprocessing: {exc}") from None
+        gm = lib_io._CODECS["GaussianMixture"].load(meta, arrays)
+        if gm.n_features_in_ != len(prep.columns):
+            raise lib_io.ModelFileError("invalid model file: preprocessing columns do not "
+                                        "match the mixture's features")
+        return PreparedMixture(gm, prep)
+
+    lib_io.register_codec(lib_io.Codec("PreparedMixture", PreparedMixture, dump, load))
 
 
 def _model_meta(model: GaussianMixture) -> dict[str, Any]:
@@ -87,6 +167,10 @@ def _model_meta(model: GaussianMixture) -> dict[str, Any]:
 
 def save_model(path: str | os.PathLike[str], model: GaussianMixture, prep: Preprocessing) -> None:
     """Write a fitted mixture and its preprocessing atomically (no pickle)."""
+    lib_io = _library_io()
+    if lib_io is not None:
+        lib_io.save(PreparedMixture(model, prep), path)
+        return
     meta = {"format": FORMAT, "version": VERSION, "model": _model_meta(model),
             "preprocessing": prep.to_json()}
     arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAYS}
@@ -109,6 +193,20 @@ def load_model(path: str | os.PathLike[str]) -> tuple[GaussianMixture, Preproces
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such model file")
+    lib_io = _library_io()
+    if lib_io is not None:
+        try:
+            obj = lib_io.load(path)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path}: {' '.join(str(exc).split())}") from None
+        if isinstance(obj, PreparedMixture):
+            return obj.mixture, obj.preprocessing
+        if isinstance(obj, GaussianMixture):  # saved from Python with gaussmix.save
+            d = int(obj.n_features_in_)
+            names = getattr(obj, "feature_names_in_", None)
+            cols = [str(c) for c in names] if names is not None else [f"x{j}" for j in range(d)]
+            return obj, Preprocessing(cols, np.zeros(d), np.ones(d))
+        raise DataError(f"{path}: holds a {type(obj).__name__}, not a Gaussian mixture")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"][()]))
