@@ -314,11 +314,9 @@ def _cmd_predict(args: argparse.Namespace, progress: Progress) -> int:
     import numpy as np
 
     from ._modelfile import load_model
-    from ._tabular import DataError, check_output, read_table, write_table
+    from ._tabular import DataError, check_output, file_kind, read_table, write_table
 
     check_output(args.output, [args.data, args.model])
-    from ._tabular import file_kind
-
     if file_kind(args.output) == "npy":
         raise DataError(f"{args.output}: write predictions to .csv, .tsv or .parquet")
     model, prep = load_model(args.model)
