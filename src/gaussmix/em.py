@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from .covariance import CovarianceModel
-from .estep import ESTEPS, GMMParams
-from .execution import map_blocks_sum
+from .estep import ESTEPS, GMMParams, log_resp
+from .execution import iter_slices, map_blocks_sum
 from .mstep import mstep
+from .stats import SuffStats
+
+if TYPE_CHECKING:
+    from .collapse import CollapseEvent, CollapseGuard
+    from .prior import ConjugatePrior
 
 logger = logging.getLogger("gaussmix")
 
@@ -36,6 +41,8 @@ class EMResult(NamedTuple):
         ``lower_bound_``: mean log-likelihood for soft EM).
     history : list of float
         The objective per unit weight at every iteration.
+    events : tuple of CollapseEvent
+        Degenerate components met and what was done (see :mod:`gaussmix.collapse`).
     """
 
     params: GMMParams
@@ -43,6 +50,7 @@ class EMResult(NamedTuple):
     n_iter: int
     lower_bound: float
     history: list[float]
+    events: tuple[CollapseEvent, ...] = ()
 
 
 def _converged(new: float, old: float, tol: float, rule: str, total_weight: float) -> bool:
@@ -68,30 +76,96 @@ def run_em(
     assignment: str = "soft",
     equal_weights: bool = False,
     stopping: str = "absolute",
+    prior: ConjugatePrior | None = None,
+    guard: CollapseGuard | None = None,
 ) -> EMResult:
     """Iterate E- and M-steps from ``params`` (private: assumes valid input).
 
     Each iteration computes the objective of the current parameters in the
     E-step, then replaces them by the M-step's; it stops when the objective's
     change satisfies the ``stopping`` rule, or after ``max_iter`` iterations.
+    With a ``prior`` the objective is the log posterior (log-likelihood plus
+    log prior density), which MAP EM never decreases. With a ``guard`` the
+    M-step handles degenerate components (:mod:`gaussmix.collapse`); after a
+    reseed or drop the next change is not tested for convergence, since the
+    objective then belongs to a different model.
     """
     estep = ESTEPS[assignment]
     lower_bound = -np.inf
     history: list[float] = []
+    events: list[CollapseEvent] = []
     converged = False
+    repaired = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         stats = map_blocks_sum(
             X, w, chunk_size, partial(estep, params=params, model=model, shift=shift)
         )
         total = stats.total_weight
-        params = mstep(
-            stats, model, reg_covar=reg_covar, shift=shift, equal_weights=equal_weights
-        )
-        previous, lower_bound = lower_bound, stats.objective / total
+        objective = stats.objective
+        if prior is not None:
+            from .prior import log_prior
+
+            objective += log_prior(params, model, prior)
+        if guard is None:
+            new_params = mstep(stats, model, reg_covar=reg_covar, shift=shift,
+                               equal_weights=equal_weights, prior=prior)
+            new_events: list[CollapseEvent] = []
+        else:
+            new_params, new_events = guard.mstep(stats, params, n_iter)
+        params = new_params
+        previous, lower_bound = lower_bound, objective / total
         history.append(lower_bound)
         logger.debug("EM iteration %d: objective %.10g", n_iter, lower_bound)
-        if _converged(lower_bound, previous, tol, stopping, total):
-            converged = True
-            break
-    return EMResult(params, converged, n_iter, float(lower_bound), history)
+        for ev in new_events:
+            logger.info("collapse: %s", ev)
+        events.extend(new_events)
+        if not repaired and _converged(lower_bound, previous, tol, stopping, total):
+            converged = not new_events
+            if converged:
+                break
+        repaired = bool(new_events)
+    return EMResult(params, converged, n_iter, float(lower_bound), history, tuple(events))
+
+
+def lowest_rows(
+    X: np.ndarray,
+    w: np.ndarray,
+    model: CovarianceModel,
+    shift: np.ndarray,
+    chunk_size: int,
+    params: GMMParams | None,
+    stats: SuffStats,
+    m: int,
+) -> np.ndarray:
+    """``m`` distinct rows with positive weight that the model explains worst.
+
+    Lowest log-density under ``params``; without parameters (the initial
+    M-step), largest squared distance to the nearest mean of ``stats``.
+    Used to reseed collapsed components; one pass over the data.
+    """
+    n = X.shape[0]
+    score = np.empty(n)
+    if params is None:
+        nk = np.maximum(stats.nk, np.finfo(np.float64).tiny)
+        cc = stats.sk / nk[:, None]
+    for sl in iter_slices(n, chunk_size):
+        if params is not None:
+            score[sl] = log_resp(X[sl], params, model, shift)[0]
+        else:
+            Xc = np.asarray(X[sl], dtype=np.float64) - shift
+            d2 = (np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ cc.T
+                  + np.einsum("ij,ij->i", cc, cc))
+            score[sl] = -d2.min(axis=1)
+    score[~(w > 0)] = np.inf
+    score[np.isnan(score)] = -np.inf  # a row the model cannot evaluate is the worst explained
+    chosen: list[np.ndarray] = []
+    for i in np.argsort(score, kind="stable"):
+        row = np.asarray(X[i], dtype=np.float64)
+        if not any(np.array_equal(row, c) for c in chosen):
+            chosen.append(row)
+            if len(chosen) == m:
+                break
+    while len(chosen) < m:  # fewer distinct rows than needed: repeat (the caller then drops)
+        chosen.append(chosen[-1])
+    return np.stack(chosen)

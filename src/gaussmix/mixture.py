@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -19,13 +20,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_n_components, check_sample_weight, check_X
+from ._validation import check_distinct_rows, check_n_components, check_sample_weight, check_X
+from .collapse import COLLAPSE_POLICIES, CollapseError, CollapseEvent, CollapseGuard, CollapseWarning
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
-from .em import STOPPING_RULES, EMResult, run_em
+from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
 from .estep import GMMParams, log_resp
-from .execution import iter_slices, resolve_chunk_size
+from .execution import iter_slices, map_blocks_sum, resolve_chunk_size
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
-from .mstep import mstep
+from .prior import ConjugatePrior, data_moments, resolve_prior
+from .stats import compute_stats
 
 logger = logging.getLogger("gaussmix")
 
@@ -35,6 +38,41 @@ def _weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
     for sl in iter_slices(X.shape[0], chunk_size):
         total += w[sl] @ np.asarray(X[sl], dtype=np.float64)
     return total / w.sum()
+
+
+def _data_cov(X: np.ndarray, w: np.ndarray, shift: np.ndarray, chunk: int) -> np.ndarray:
+    """Weighted covariance of the data (one pass, pooled second moments)."""
+    def block(Xb: np.ndarray, wb: np.ndarray) -> Any:
+        Xc = np.asarray(Xb, dtype=np.float64) - shift
+        return compute_stats(Xc, wb, np.ones((Xc.shape[0], 1)), "pooled")
+
+    return data_moments(map_blocks_sum(X, w, chunk, block), shift, "pooled")[1]
+
+
+class FitRecord(NamedTuple):
+    """One initialisation of a fit (an entry of ``fit_history_``).
+
+    Attributes
+    ----------
+    restart : int
+    objective : float
+        Final objective per unit weight (``-inf`` if the run failed).
+    converged : bool
+    n_iter : int
+    n_components : int
+        Components left at the end (fewer after drops).
+    events : tuple of CollapseEvent
+    error : str or None
+        Why the run failed, when it did.
+    """
+
+    restart: int
+    objective: float
+    converged: bool
+    n_iter: int
+    n_components: int
+    events: tuple[CollapseEvent, ...]
+    error: str | None = None
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
@@ -58,7 +96,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         Convergence threshold on the change of the objective (see ``stopping``).
     reg_covar : float, default=1e-6
         Non-negative value added to every variance, keeping covariances
-        positive definite.
+        positive definite. Absolute, or relative to the data's scale (see
+        ``reg_covar_mode``).
     max_iter : int, default=100
         Maximum EM iterations per initialisation.
     n_init : int, default=1
@@ -98,6 +137,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
         temporary near 4 MiB. Results do not depend on it beyond round-off.
+    on_collapse : {"reseed", "drop", "raise"}, default="reseed"
+        What to do with a degenerate component (too few points, or a
+        covariance flat relative to the data; see :mod:`gaussmix.collapse`):
+        move it to the worst-explained row and continue, remove it and
+        continue with one component fewer, or raise :class:`CollapseError`
+        naming it. Every event is kept in ``fit_history_`` and warned about.
+    prior : None, "default" or dict, default=None
+        Conjugate prior for MAP EM (Fraley & Raftery 2007; mclust's
+        ``priorControl``). ``"default"``: shrinkage 0.01, mean the data's
+        mean, dof ``d + 2``, scale ``var(data) / n_components^(2/d)``; a dict
+        overrides any of ``shrinkage``, ``mean``, ``dof``, ``scale``. Only for
+        models with a closed-form MAP M-step (``gaussmix.prior.supported_models()``).
+        The objective (``lower_bound_``) is then the log posterior.
+    reg_covar_mode : {"absolute", "relative"}, default="absolute"
+        ``"absolute"`` adds ``reg_covar`` itself (scikit-learn);
+        ``"relative"`` adds ``reg_covar`` times the data's mean variance
+        ``trace(cov(X)) / d``, so the regularisation follows the units of X.
 
     Attributes
     ----------
@@ -117,6 +173,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         Objective per unit weight of the best initialisation at its last E-step.
     lower_bounds_ : list of float
         That objective at every iteration of the best initialisation.
+    n_components_ : int
+        Components of the fitted model (fewer than ``n_components`` after drops).
+    fit_history_ : list of FitRecord
+        One record per initialisation: final objective, convergence,
+        iterations, components left, collapse events, and the error of a
+        failed run. The best record's objective is ``lower_bound_``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` had string column names.
@@ -152,6 +214,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "equal_weights": ["boolean"],
         "stopping": [StrOptions(set(STOPPING_RULES))],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "on_collapse": [StrOptions(set(COLLAPSE_POLICIES))],
+        "prior": [StrOptions({"default"}), dict, None],
+        "reg_covar_mode": [StrOptions({"absolute", "relative"})],
     }
 
     def __init__(
@@ -176,6 +241,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         equal_weights: bool = False,
         stopping: str = "absolute",
         chunk_size: int | None = None,
+        on_collapse: str = "reseed",
+        prior: Any = None,
+        reg_covar_mode: str = "absolute",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -196,6 +264,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.equal_weights = equal_weights
         self.stopping = stopping
         self.chunk_size = chunk_size
+        self.on_collapse = on_collapse
+        self.prior = prior
+        self.reg_covar_mode = reg_covar_mode
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -221,26 +292,54 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         k, d = self.n_components, X.shape[1]
         chunk = resolve_chunk_size(self.chunk_size, k, d)
         shift = _weighted_mean(X, w, chunk)
+        prior, reg = self._prior_and_reg(X, w, model, shift, chunk)
+        if prior is None:
+            # With fewer distinct rows than components the likelihood is unbounded.
+            check_distinct_rows(X, w, k, hint="or use prior='default'")
         rng = check_random_state(self.random_state)
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
+        positive = int(np.count_nonzero(w > 0))
+        pick = partial(lowest_rows, X, w, model, shift, chunk)
 
         best: EMResult | None = None
+        history: list[FitRecord] = []
+        error: CollapseError | None = None
         for i in range(n_init):
-            if warm:
-                params0 = self._get_params()
-            else:
-                params0 = self._initial_params(X, w, model, rng, shift, chunk)
-            res = run_em(
-                X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
-                reg_covar=self.reg_covar, chunk_size=chunk, assignment=self.assignment,
-                equal_weights=self.equal_weights, stopping=self.stopping,
+            guard = CollapseGuard(
+                model, policy=self.on_collapse, reg_covar=reg, shift=shift,
+                count_scale=positive / float(w.sum()), lowest_rows=pick,
+                equal_weights=self.equal_weights, prior=prior, restart=i,
             )
-            self._log(1, "init %d: objective %.8g after %d iterations%s", i + 1,
-                      res.lower_bound, res.n_iter, "" if res.converged else " (not converged)")
+            try:
+                if warm:
+                    params0, events0 = self._get_params(), []
+                else:
+                    params0, events0 = self._initial_params(X, w, model, rng, shift, chunk, guard)
+                res = run_em(
+                    X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
+                    reg_covar=reg, chunk_size=chunk, assignment=self.assignment,
+                    equal_weights=self.equal_weights, stopping=self.stopping, prior=prior,
+                    guard=guard,
+                )
+            except CollapseError as exc:
+                if self.on_collapse == "raise":
+                    raise
+                error = exc  # this start cannot be rescued: discard it, keep the others
+                history.append(FitRecord(i, -np.inf, False, 0, 0, (), str(exc)))
+                self._log(1, "init %d: failed: %s", i + 1, exc)
+                continue
+            res = res._replace(events=tuple(events0) + res.events)
+            history.append(FitRecord(i, res.lower_bound, res.converged, res.n_iter,
+                                     int(res.params.weights.shape[0]), res.events))
+            self._log(1, "init %d: objective %.8g after %d iterations%s%s", i + 1,
+                      res.lower_bound, res.n_iter, "" if res.converged else " (not converged)",
+                      f", {len(res.events)} collapse event(s)" if res.events else "")
             if best is None or res.lower_bound > best.lower_bound:
                 best = res
-        assert best is not None
+        if best is None:
+            assert error is not None
+            raise error
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best of {n_init} initialisation(s) did not converge in {self.max_iter} "
@@ -248,12 +347,48 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        self._warn_collapses(history, best)
         self._set_params(best.params, model)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.history
+        self.fit_history_ = history
         return self
+
+    def _prior_and_reg(
+        self, X: np.ndarray, w: np.ndarray, model: CovarianceModel, shift: np.ndarray, chunk: int
+    ) -> tuple[ConjugatePrior | None, float]:
+        """The resolved prior and the absolute ``reg_covar`` (one data pass if needed)."""
+        if self.prior is None and self.reg_covar_mode == "absolute":
+            return None, float(self.reg_covar)
+        cov = _data_cov(X, w, shift, chunk)
+        prior = resolve_prior(self.prior, mean=shift, cov=cov, n_components=self.n_components,
+                              model=model)
+        reg = float(self.reg_covar)
+        if self.reg_covar_mode == "relative":
+            scale = float(np.trace(cov)) / cov.shape[0]
+            # All rows identical: there is no scale to be relative to.
+            reg *= scale if scale > 0 else 1.0
+        return prior, reg
+
+    def _warn_collapses(self, history: list[FitRecord], best: EMResult) -> None:
+        n_events = sum(len(r.events) for r in history)
+        failed = sum(r.error is not None for r in history)
+        if not n_events and not failed:
+            return
+        first = (best.events or [e for r in history for e in r.events] or [None])[0]
+        what = (f" First in the kept fit: component {first.component} at iteration "
+                f"{first.iteration} ({first.reason}: {first.detail}) -> {first.action}."
+                if first is not None else "")
+        warnings.warn(
+            f"{n_events} collapse event(s) over {len(history)} initialisation(s)"
+            f"{f', {failed} discarded' if failed else ''}; the kept fit has "
+            f"{best.params.weights.shape[0]} of {self.n_components} components.{what} "
+            "See fit_history_; prior='default' or fewer components may avoid it.",
+            CollapseWarning,
+            stacklevel=3,
+        )
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of every row.
@@ -270,8 +405,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     def _initial_params(
         self, X: np.ndarray, w: np.ndarray, model: CovarianceModel,
-        rng: np.random.RandomState, shift: np.ndarray, chunk: int,
-    ) -> GMMParams:
+        rng: np.random.RandomState, shift: np.ndarray, chunk: int, guard: CollapseGuard,
+    ) -> tuple[GMMParams, list[CollapseEvent]]:
         k, d = self.n_components, X.shape[1]
         kind = model.stats_kind
         given = (self.weights_init, self.means_init, self.precisions_init)
@@ -281,14 +416,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 stats = stats_from_partition(X, w, resp, k, kind, shift, chunk)
             else:
                 stats = stats_from_resp(X, w, resp, kind, shift, chunk)
-            params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
-                           equal_weights=self.equal_weights)
+            params, events = guard.mstep(stats, None, 0)
         elif all(g is not None for g in given):
-            params = None
+            params, events = None, []
         else:
             stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk)
-            params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
-                           equal_weights=self.equal_weights)
+            params, events = guard.mstep(stats, None, 0)
+        if params is not None and params.weights.shape[0] != k and any(
+            g is not None for g in given
+        ):
+            raise CollapseError(
+                "the initial M-step changed the components, so weights_init / means_init / "
+                "precisions_init no longer fit them; " + str(events[0]),
+                events[0].component, 0, events[0].reason,
+            )
         weights = params.weights if params is not None else None
         means = params.means if params is not None else None
         cov = params.covariances if params is not None else None
@@ -303,7 +444,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             cov, _ = model.layout.from_precisions(prec)
             pc = model.layout.precisions_cholesky(cov)
         assert weights is not None and means is not None and cov is not None and pc is not None
-        return GMMParams(weights, means, cov, pc)
+        return GMMParams(weights, means, cov, pc), events
 
     # ------------------------------------------------------------ state
     def _set_params(self, params: GMMParams, model: CovarianceModel) -> None:
@@ -313,6 +454,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.precisions_cholesky_ = params.precisions_cholesky
         self.precisions_ = model.layout.precisions(params.precisions_cholesky)
         self.covariance_model_ = model.code
+        self.n_components_ = int(params.weights.shape[0])
 
     def _get_params(self) -> GMMParams:
         return GMMParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
@@ -323,7 +465,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         model = get_model(self.covariance_model_)
         params = self._get_params()
         shift = self.weights_ @ self.means_
-        chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+        chunk = resolve_chunk_size(self.chunk_size, self.weights_.shape[0], X.shape[1])
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict
@@ -353,7 +495,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             Rows sum to 1.
         """
         X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty((X.shape[0], self.n_components))
+        out = np.empty((X.shape[0], params.weights.shape[0]))
         for sl in iter_slices(X.shape[0], chunk):
             out[sl] = np.exp(log_resp(X[sl], params, model, shift)[1])
         return out
