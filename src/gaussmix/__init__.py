@@ -1,20 +1,29 @@
 """gaussmix: Gaussian mixture models (EM) and k-means on additive sufficient statistics."""
 
 from .cluster import KMeans
+from .collapse import CollapseError, CollapseEvent, CollapseWarning
 from .covariance import ALIASES, MODELS, SingularCovarianceError, get_model
 from .datasets import load_faithful, load_iris, make_elongated
-from .mixture import GaussianMixture
+from .io import ModelFileError, load, save
+from .mixture import FitRecord, GaussianMixture
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALIASES",
     "MODELS",
+    "CollapseError",
+    "CollapseEvent",
+    "CollapseWarning",
+    "FitRecord",
     "GaussianMixture",
     "KMeans",
+    "ModelFileError",
     "SingularCovarianceError",
     "get_model",
+    "load",
     "load_faithful",
     "load_iris",
     "make_elongated",
+    "save",
 ]
