@@ -7,7 +7,8 @@ of the registry and every execution mode) and, before the parameters are
 formed, flags a component as degenerate when
 
 - its effective count (weighted responsibility mass, rescaled so the mean
-  positive sample weight is 1) falls below ``model.min_count(d)``, or
+  positive sample weight is 1) falls below ``model.min_count(d)`` (not under
+  a conjugate prior, where a small component's covariance is well defined), or
 - its covariance's smallest eigenvalue, measured in units of the data's own
   covariance (whitened), falls below :data:`EIG_RTOL`, or
 - factoring its covariance fails (``SingularCovarianceError``).
@@ -169,7 +170,9 @@ class CollapseGuard:
         k, d = stats.nk.shape[0], stats.sk.shape[1]
         flags: dict[int, tuple[str, str]] = {}
         counts = stats.nk * self.count_scale
-        need = self.model.min_count(d)
+        # Under a prior a small component's covariance is a posterior mode, well defined
+        # whatever its count; only the eigenvalue rule applies.
+        need = self.model.min_count(d) if self.prior is None else 0.0
         for j in np.flatnonzero(~(counts >= need)):
             flags[int(j)] = ("count", f"effective count {counts[j]:.3g} < {need:g} points")
         P = self._whitener(stats)

@@ -377,10 +377,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         failed = sum(r.error is not None for r in history)
         if not n_events and not failed:
             return
-        first = (best.events or [e for r in history for e in r.events] or [None])[0]
+        first = best.events[0] if best.events else None
         what = (f" First in the kept fit: component {first.component} at iteration "
                 f"{first.iteration} ({first.reason}: {first.detail}) -> {first.action}."
-                if first is not None else "")
+                if first is not None else " The kept fit had none.")
         warnings.warn(
             f"{n_events} collapse event(s) over {len(history)} initialisation(s)"
             f"{f', {failed} discarded' if failed else ''}; the kept fit has "
