@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .cluster import KMeans
 from .collapse import CollapseEvent
+from ._validation import MAX_ABS
 from .covariance import MODELS, SingularCovarianceError
 from .io import Codec, ModelFileError, register_codec
 from .mixture import FitRecord, GaussianMixture
@@ -68,6 +69,13 @@ def _array(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...],
     return a
 
 
+def _bounded(a: np.ndarray, name: str, limit: float = MAX_ABS) -> np.ndarray:
+    """Magnitudes the library itself accepts as data (their squares stay finite)."""
+    if a.size and float(np.max(np.abs(a))) > limit:
+        raise _bad(f"array {name!r} has values beyond {limit:g} in magnitude")
+    return a
+
+
 def _random_state(v: Any) -> Any:
     return v if v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)) else None
 
@@ -99,10 +107,14 @@ def _params(model: Any, array_params: tuple[str, ...]) -> tuple[dict[str, Any], 
 def _build(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray],
            array_params: tuple[str, ...]) -> Any:
     params = dict(_obj(meta, "params"))
-    expected = set(cls().get_params(deep=False))
-    extra = set(params) - expected
+    defaults = cls().get_params(deep=False)
+    extra = set(params) - set(defaults)
     if extra:
         raise _bad(f"unknown parameter(s) {sorted(extra)}")
+    for key, value in params.items():
+        # JSON true/false pass scikit-learn's Integral checks; only boolean parameters take them.
+        if type(value) is bool and type(defaults[key]) is not bool and key != "verbose":
+            raise _bad(f"parameter {key} must not be a boolean")
     for key in array_params:
         if f"param.{key}" in arrays:
             a = arrays[f"param.{key}"]
@@ -205,9 +217,9 @@ def _load_gmm(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> GaussianMi
     weights = _array(arrays, "weights_", (k,))
     if np.any(weights < 0) or abs(float(weights.sum()) - 1.0) > 1e-8:
         raise _bad("weights_ must be non-negative and sum to 1")
-    means = _array(arrays, "means_", (k, d))
+    means = _bounded(_array(arrays, "means_", (k, d)), "means_")
     shape = model.layout.shape(k, d)
-    cov = _array(arrays, "covariances_", shape)
+    cov = _bounded(_array(arrays, "covariances_", shape), "covariances_", MAX_ABS**2)
     pc = _array(arrays, "precisions_cholesky_", shape)
     full = model.layout.full(cov, k, d)
     scale = float(np.max(np.abs(full))) if full.size else 0.0
@@ -267,7 +279,7 @@ def _load_kmeans(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> KMeans:
     attrs = _obj(meta, "attributes")
     d = _int(attrs.get("n_features_in_"), "n_features_in_", 1)
     k = km.n_clusters
-    centers = _array(arrays, "cluster_centers_", (k, d))
+    centers = _bounded(_array(arrays, "cluster_centers_", (k, d)), "cluster_centers_")
     if "labels_" not in arrays or arrays["labels_"].ndim != 1:
         raise _bad("labels_ must be a 1-d array")
     labels = _array(arrays, "labels_", arrays["labels_"].shape, np.int64)
