@@ -229,10 +229,28 @@ class CollapseGuard:
                 Sk = Sk + mass * (c * c + np.diag(seed_cov))
         return SuffStats(nk, sk, Sk, stats.objective)
 
-    def _drop(self, stats: SuffStats, comps: list[int]) -> SuffStats:
-        keep = np.setdiff1d(np.arange(stats.nk.shape[0]), comps)
-        Sk = stats.Sk[keep] if self.model.stats_kind in ("full", "diag") else stats.Sk
-        return SuffStats(stats.nk[keep], stats.sk[keep], Sk, stats.objective)
+    def _drop(self, stats: SuffStats, comps: list[int]) -> tuple[SuffStats, list[int]]:
+        """Remove components, merging each one's statistics into the nearest kept one.
+
+        Merging keeps every row's mass in this M-step (the next E-step
+        reassigns the rows anyway), so dropping never starves the others.
+        When every component is degenerate the largest is kept.
+        """
+        k = stats.nk.shape[0]
+        dropped = comps if len(comps) < k else [j for j in range(k) if j != int(np.argmax(stats.nk))]
+        keep = np.setdiff1d(np.arange(k), dropped)
+        nk, sk = stats.nk.copy(), stats.sk.copy()
+        per_comp = self.model.stats_kind in ("full", "diag")
+        Sk = np.array(stats.Sk, copy=True)
+        m = sk / np.maximum(nk, np.finfo(np.float64).tiny)[:, None]
+        for j in dropped:
+            target = int(keep[np.argmin(np.sum((m[keep] - m[j]) ** 2, axis=1))])
+            nk[target] += nk[j]
+            sk[target] += sk[j]
+            if per_comp:
+                Sk[target] += Sk[j]
+        Sk = Sk[keep] if per_comp else Sk
+        return SuffStats(nk[keep], sk[keep], Sk, stats.objective), dropped
 
     def mstep(
         self, stats: SuffStats, params_prev: GMMParams | None, iteration: int
@@ -260,23 +278,27 @@ class CollapseGuard:
                 j = comps[0]
                 self._raise(j, *flags[j], iteration)
             k = stats.nk.shape[0]
-            reseed = self.policy == "reseed" and (
-                self.n_reseeds + len(comps) <= MAX_RESEEDS_PER_COMPONENT * k
+            if k == 1:  # all the data in one degenerate component: nothing left to try
+                self._raise(0, *flags[0], iteration, why="; it is the only component left")
+            need = self.model.min_count(stats.sk.shape[1]) if self.prior is None else 0.0
+            reseed = (
+                self.policy == "reseed"
+                and self.n_reseeds + len(comps) <= MAX_RESEEDS_PER_COMPONENT * k
+                and stats.total_weight / k * self.count_scale >= need  # a fair share suffices
             )
-            if not reseed and len(comps) >= k:
-                j = comps[0]
-                self._raise(j, *flags[j], iteration, why="; no component would be left")
-            for j in comps:
-                reason, detail = flags[j]
+            if reseed:
+                acted, action = comps, "reseed"
+            else:
+                stats, acted = self._drop(stats, comps)
+                action = "drop"
+            for j in acted:
+                reason, detail = flags.get(j, flags[comps[0]])
                 if self.policy == "reseed" and not reseed:
-                    detail += "; reseed limit reached"
-                events.append(CollapseEvent(self.restart, iteration, j, reason,
-                                            "reseed" if reseed else "drop", detail))
+                    detail += "; reseeding cannot help here"
+                events.append(CollapseEvent(self.restart, iteration, j, reason, action, detail))
             if reseed:
                 self.n_reseeds += len(comps)
                 stats = self._reseed(stats, comps, params_prev)
-            else:
-                stats = self._drop(stats, comps)
         j = events[-1].component if events else 0
         self._raise(j, "singular", "no recovery after repeated repairs", iteration)
         raise AssertionError("unreachable")
