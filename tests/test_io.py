@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pickle
+import tempfile
 import zipfile
 
 import numpy as np
@@ -102,13 +103,10 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------- hostile files
 def _saved_bytes(model) -> bytes:
-    buf = io.BytesIO()
-    import tempfile
-
     with tempfile.TemporaryDirectory() as d:
         gaussmix.save(model, os.path.join(d, "m"))
-        buf.write(open(os.path.join(d, "m"), "rb").read())
-    return buf.getvalue()
+        with open(os.path.join(d, "m"), "rb") as fh:
+            return fh.read()
 
 
 def _unpack(data: bytes) -> tuple[dict, dict[str, bytes]]:

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import MAX_ABS
 from .cluster import KMeans
 from .collapse import CollapseEvent
-from ._validation import MAX_ABS
 from .covariance import MODELS, SingularCovarianceError
 from .io import Codec, ModelFileError, register_codec
 from .mixture import FitRecord, GaussianMixture

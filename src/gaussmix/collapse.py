@@ -6,8 +6,8 @@ M-step. It reads only summed statistics (so it serves every covariance model
 of the registry and every execution mode) and, before the parameters are
 formed, flags a component as degenerate when
 
-- its effective count (weighted responsibility mass, rescaled so the mean
-  positive sample weight is 1) falls below ``model.min_count(d)`` (not under
+- its effective count (weighted responsibility mass; weights below 1 on
+  average are rescaled to rows, larger ones count as copies) falls below ``model.min_count(d)`` (not under
   a conjugate prior, where a small component's covariance is well defined), or
 - its covariance's smallest eigenvalue, measured in units of the data's own
   covariance (whitened), falls below :data:`EIG_RTOL`, or
@@ -118,7 +118,8 @@ class CollapseGuard:
     shift : ndarray of shape (n_features,)
     count_scale : float
         Multiplies ``n_k`` to give an effective count in rows:
-        ``n_positive_rows / total_weight``.
+        ``max(1, n_positive_rows / total_weight)``, so integer weights count
+        as copies and fractional weights are rescaled to rows.
     lowest_rows : callable
         ``lowest_rows(params, stats, m)`` returns ``m`` distinct rows to
         reseed at: lowest likelihood under ``params``, or, when ``params`` is
@@ -173,6 +174,8 @@ class CollapseGuard:
         # Under a prior a small component's covariance is a posterior mode, well defined
         # whatever its count; only the eigenvalue rule applies.
         need = self.model.min_count(d) if self.prior is None else 0.0
+        # Data with fewer rows than that can still have one component holding them all.
+        need = min(need, float(counts.sum()))
         for j in np.flatnonzero(~(counts >= need)):
             flags[int(j)] = ("count", f"effective count {counts[j]:.3g} < {need:g} points")
         P = self._whitener(stats)
@@ -190,11 +193,9 @@ class CollapseGuard:
             # its own point): blame the smallest component rather than all of them.
             bad = np.array([int(np.argmin(stats.nk))])
         for j in bad:
-            flags.setdefault(
-                int(j),
-                ("eigenvalue", f"smallest covariance eigenvalue {ev[j]:.3g} x the data's "
-                 f"variance in that direction (threshold {EIG_RTOL:g})"),
-            )
+            detail = (f"smallest covariance eigenvalue {ev[j]:.3g} x the data's variance in "
+                      f"that direction (threshold {EIG_RTOL:g})")
+            flags.setdefault(int(j), ("eigenvalue", detail))
         return flags
 
     # -------------------------------------------------------------- repair

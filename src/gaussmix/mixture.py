@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from numbers import Integral, Real
 from functools import partial
+from numbers import Integral, Real
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,7 +21,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_distinct_rows, check_n_components, check_sample_weight, check_X
-from .collapse import COLLAPSE_POLICIES, CollapseError, CollapseEvent, CollapseGuard, CollapseWarning
+from .collapse import (
+    COLLAPSE_POLICIES,
+    CollapseError,
+    CollapseEvent,
+    CollapseGuard,
+    CollapseWarning,
+)
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
 from .estep import GMMParams, log_resp
@@ -308,12 +314,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         for i in range(n_init):
             guard = CollapseGuard(
                 model, policy=self.on_collapse, reg_covar=reg, shift=shift,
-                count_scale=positive / float(w.sum()), lowest_rows=pick,
+                count_scale=max(1.0, positive / float(w.sum())), lowest_rows=pick,
                 equal_weights=self.equal_weights, prior=prior, restart=i,
             )
             try:
                 if warm:
-                    params0, events0 = self._get_params(), []
+                    params0, events0 = self._get_params(), list[CollapseEvent]()
                 else:
                     params0, events0 = self._initial_params(X, w, model, rng, shift, chunk, guard)
                 res = run_em(

@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, multigammaln
 
-from ._base import CovarianceModel, ConjugatePriorLike
+from ._base import ConjugatePriorLike, CovarianceModel
 from ._layouts import LAYOUTS
-
 
 # MAP M-steps: Fraley & Raftery (2007), Table 2 (corrected in their 2009 technical
 # report 486). Each mode is (prior scale + scatter incl. the mean term) / (prior
