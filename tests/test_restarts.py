@@ -58,3 +58,12 @@ def test_warm_start_records_one_restart():
     assert len(gm.fit_history_) == 3
     gm.fit(X)
     assert len(gm.fit_history_) == 1
+
+
+def test_threaded_restarts_give_the_same_fit():
+    X = _data(4)
+    a = GaussianMixture(6, n_init=4, init_params="random_from_data", random_state=0).fit(X)
+    b = GaussianMixture(6, n_init=4, init_params="random_from_data", random_state=0,
+                        n_jobs=2).fit(X)
+    assert a.fit_history_ == b.fit_history_
+    assert np.array_equal(a.means_, b.means_)

@@ -8,7 +8,9 @@ attributes. It holds no math of its own.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from numbers import Integral, Real
 from typing import Any, NamedTuple
@@ -160,6 +162,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         ``"absolute"`` adds ``reg_covar`` itself (scikit-learn);
         ``"relative"`` adds ``reg_covar`` times the data's mean variance
         ``trace(cov(X)) / d``, so the regularisation follows the units of X.
+    n_jobs : int or None, default=None
+        Threads running the ``n_init`` EM runs at once (NumPy releases the
+        GIL); ``-1`` uses every CPU. Starting points are drawn in order
+        first, so the result does not depend on it.
 
     Attributes
     ----------
@@ -223,6 +229,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "on_collapse": [StrOptions(set(COLLAPSE_POLICIES))],
         "prior": [StrOptions({"default"}), dict, None],
         "reg_covar_mode": [StrOptions({"absolute", "relative"})],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -250,6 +257,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         on_collapse: str = "reseed",
         prior: Any = None,
         reg_covar_mode: str = "absolute",
+        n_jobs: int | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -273,6 +281,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.on_collapse = on_collapse
         self.prior = prior
         self.reg_covar_mode = reg_covar_mode
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -308,20 +317,35 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         positive = int(np.count_nonzero(w > 0))
         pick = partial(lowest_rows, X, w, model, shift, chunk)
 
-        best: EMResult | None = None
-        history: list[FitRecord] = []
-        error: CollapseError | None = None
-        for i in range(n_init):
-            guard = CollapseGuard(
+        def guard_for(i: int) -> CollapseGuard:
+            return CollapseGuard(
                 model, policy=self.on_collapse, reg_covar=reg, shift=shift,
                 count_scale=max(1.0, positive / float(w.sum())), lowest_rows=pick,
                 equal_weights=self.equal_weights, prior=prior, restart=i,
             )
+
+        # Starting points draw from the random state in order; the EM runs are
+        # independent of it, so they may run in threads without changing results.
+        starts: list[tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]]] = []
+        for i in range(n_init):
+            guard = guard_for(i)
             try:
                 if warm:
-                    params0, events0 = self._get_params(), list[CollapseEvent]()
+                    starts.append((i, guard, self._get_params(), []))
                 else:
-                    params0, events0 = self._initial_params(X, w, model, rng, shift, chunk, guard)
+                    starts.append((i, guard, *self._initial_params(X, w, model, rng, shift,
+                                                                   chunk, guard)))
+            except CollapseError as exc:
+                if self.on_collapse == "raise":
+                    raise
+                starts.append((i, guard, exc, []))
+
+        def run(start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]],
+                ) -> EMResult | CollapseError:
+            _, guard, params0, events0 = start
+            if isinstance(params0, CollapseError):
+                return params0
+            try:
                 res = run_em(
                     X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
                     reg_covar=reg, chunk_size=chunk, assignment=self.assignment,
@@ -331,11 +355,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             except CollapseError as exc:
                 if self.on_collapse == "raise":
                     raise
-                error = exc  # this start cannot be rescued: discard it, keep the others
-                history.append(FitRecord(i, -np.inf, False, 0, 0, (), str(exc)))
-                self._log(1, "init %d: failed: %s", i + 1, exc)
+                return exc  # this start cannot be rescued: discard it, keep the others
+            return res._replace(events=tuple(events0) + res.events)
+
+        n_jobs = self._n_threads(len(starts))
+        if n_jobs > 1:
+            with ThreadPoolExecutor(n_jobs) as pool:
+                results = list(pool.map(run, starts))
+        else:
+            results = [run(st) for st in starts]
+
+        best: EMResult | None = None
+        history: list[FitRecord] = []
+        error: CollapseError | None = None
+        for i, res in enumerate(results):
+            if isinstance(res, CollapseError):
+                error = res
+                history.append(FitRecord(i, -np.inf, False, 0, 0, (), str(res)))
+                self._log(1, "init %d: failed: %s", i + 1, res)
                 continue
-            res = res._replace(events=tuple(events0) + res.events)
             history.append(FitRecord(i, res.lower_bound, res.converged, res.n_iter,
                                      int(res.params.weights.shape[0]), res.events))
             self._log(1, "init %d: objective %.8g after %d iterations%s%s", i + 1,
@@ -361,6 +399,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.lower_bounds_ = best.history
         self.fit_history_ = history
         return self
+
+    def _n_threads(self, n_starts: int) -> int:
+        if self.n_jobs is None or n_starts < 2:
+            return 1
+        n = (os.cpu_count() or 1) if self.n_jobs < 0 else self.n_jobs
+        return max(1, min(n, n_starts))
 
     def _prior_and_reg(
         self, X: np.ndarray, w: np.ndarray, model: CovarianceModel, shift: np.ndarray, chunk: int
