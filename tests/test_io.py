@@ -59,7 +59,7 @@ def test_roundtrip_keeps_feature_names_prior_and_dropped_components(tmp_path):
     back = _roundtrip(gm, tmp_path)
     assert list(back.feature_names_in_) == ["a", "b", "c"] and back.prior == {"shrinkage": 0.1}
     assert np.array_equal(back.predict_proba(df), gm.predict_proba(df))
-    from test_collapse import collapse_data
+    from .test_collapse import collapse_data
 
     C = collapse_data()
     with pytest.warns(gaussmix.CollapseWarning):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats as sps
-from test_collapse import collapse_data
 
 from gaussmix import CollapseError, GaussianMixture
 from gaussmix.covariance import CovarianceModel, get_model
@@ -13,6 +12,8 @@ from gaussmix.estep import GMMParams
 from gaussmix.mstep import mstep
 from gaussmix.prior import ConjugatePrior, log_prior, resolve_prior, supported_models
 from gaussmix.stats import compute_stats
+
+from .test_collapse import collapse_data
 
 SUPPORTED = ["EII", "VII", "VVI", "EEE", "VVV"]
 

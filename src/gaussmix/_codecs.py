@@ -147,6 +147,11 @@ def _known(arrays: dict[str, np.ndarray], allowed: set[str]) -> None:
 # -------------------------------------------------------------- GaussianMixture
 def _dump_gmm(gm: GaussianMixture) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     check_is_fitted(gm, "means_")
+    if not isinstance(gm.covariance_type, str) or gm.covariance_model_ not in MODELS:
+        raise TypeError(
+            f"cannot save a GaussianMixture with covariance model {gm.covariance_model_!r}: "
+            "only registered models (given by name) are savable"
+        )
     params, arrays = _params(gm, _GMM_ARRAY_PARAMS)
     attrs: dict[str, Any] = {
         "covariance_model_": gm.covariance_model_,

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_n_components, check_sample_weight, check_X
-from .execution import iter_slices, resolve_chunk_size
+from .execution import map_blocks, parallel, resolve_chunk_size, weighted_mean_variance
 from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
 from .mixture import GaussianMixture, _weighted_mean
 
@@ -42,6 +42,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
     random_state : int, RandomState instance or None, default=None
     chunk_size : int or None, default=None
         Rows per block.
+    n_jobs : int or None, default=None
+        Threads over row chunks (``None`` or ``-1``: all cores).
 
     Attributes
     ----------
@@ -70,6 +72,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "random_state": ["random_state"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -82,6 +85,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         tol: float = 1e-4,
         random_state: Any = None,
         chunk_size: int | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -90,6 +94,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.tol = tol
         self.random_state = random_state
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Compute k-means clustering.
@@ -105,6 +110,10 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self : KMeans
         """
         self._validate_params()
+        with parallel(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> KMeans:
         X = check_X(self, X, reset=True)
         w = check_sample_weight(sample_weight, X)
         k = self.n_clusters
@@ -112,7 +121,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, k, X.shape[1])
         shift = _weighted_mean(X, w, chunk)
         rng = check_random_state(self.random_state)
-        tol = float(np.mean(np.var(X, axis=0))) * self.tol
+        tol = weighted_mean_variance(X, w, shift, chunk) * self.tol
         given = not isinstance(self.init, str)
         if given:
             centers0 = np.asarray(self.init, dtype=np.float64)
@@ -153,11 +162,13 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
         shift = self.cluster_centers_.mean(axis=0)
         cc = self.cluster_centers_ - shift
-        labels = np.empty(X.shape[0], dtype=np.intp)
-        d2 = np.empty(X.shape[0])
-        for sl in iter_slices(X.shape[0], chunk):
-            labels[sl], d2[sl] = nearest_center(np.asarray(X[sl], dtype=np.float64) - shift, cc)
-        return labels, d2
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)
+
+        with parallel(self.n_jobs):
+            parts = map_blocks(X, np.empty(X.shape[0]), chunk, block)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def predict(self, X: Any) -> np.ndarray:
         """Index of the nearest centre for every row, shape (n_samples,)."""
@@ -170,17 +181,19 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
         shift = self.cluster_centers_.mean(axis=0)
         cc = self.cluster_centers_ - shift
-        out = np.empty((X.shape[0], self.n_clusters))
-        for sl in iter_slices(X.shape[0], chunk):
-            Xc = np.asarray(X[sl], dtype=np.float64) - shift
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+            Xc = np.asarray(Xb, dtype=np.float64) - shift
             d2 = (np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ cc.T
                   + np.einsum("ij,ij->i", cc, cc))
-            out[sl] = np.sqrt(np.maximum(d2, 0.0))
-        return out
+            return np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
+
+        with parallel(self.n_jobs):
+            return np.concatenate(map_blocks(X, np.empty(X.shape[0]), chunk, block))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Minus the (weighted) inertia of ``X`` against the fitted centres."""
-        labels, d2 = self._assign(X)
+        _, d2 = self._assign(X)
         w = check_sample_weight(sample_weight, d2[:, None])
         return -float(w @ d2)
 

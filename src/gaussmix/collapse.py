@@ -161,9 +161,15 @@ class CollapseGuard:
     # -------------------------------------------------------------- detect
     def _whitener(self, stats: SuffStats) -> np.ndarray:
         if self._P is None:
-            # Responsibilities of a row sum to 1, so any statistics give the data's moments.
-            self._data_cov = data_moments(stats, self.shift, self.model.stats_kind)[1]
-            self._P = whitener(self._data_cov)
+            d = stats.sk.shape[1]
+            if self.model.stats_kind == "none":
+                # A model that reads no second moments estimates no covariance: nothing to
+                # compare against, and nothing that can collapse.
+                self._data_cov, self._P = np.zeros((d, d)), np.zeros((d, 0))
+            else:
+                # Responsibilities of a row sum to 1, so any statistics give the data's moments.
+                self._data_cov = data_moments(stats, self.shift, self.model.stats_kind)[1]
+                self._P = whitener(self._data_cov)
         return self._P
 
     def detect(self, stats: SuffStats, cov: np.ndarray) -> dict[int, tuple[str, str]]:

@@ -8,11 +8,13 @@ spherical covariance, equal weights and hard responsibilities.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 
-from .execution import iter_slices
+from .estep import argmax_kn
+from .execution import map_blocks
 from .stats import SuffStats, stats_from_labels
 
 
@@ -28,11 +30,13 @@ def nearest_center(Xc: np.ndarray, centers_c: np.ndarray) -> tuple[np.ndarray, n
 
     Both arguments are shifted float64 arrays.
     """
-    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c.
-    partial = np.einsum("ij,ij->i", centers_c, centers_c) - 2.0 * (Xc @ centers_c.T)
-    labels = np.argmin(partial, axis=1)
-    d2 = partial[np.arange(Xc.shape[0]), labels] + np.einsum("ij,ij->i", Xc, Xc)
-    return labels, np.maximum(d2, 0.0)
+    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c;
+    # component-major (k, n) so the search over centres streams whole rows.
+    neg = 2.0 * (centers_c @ Xc.T)
+    neg -= np.einsum("ij,ij->i", centers_c, centers_c)[:, None]
+    labels, best = argmax_kn(neg)
+    d2 = np.einsum("ij,ij->i", Xc, Xc) - best
+    return labels, np.maximum(d2, 0.0, out=d2)
 
 
 def lloyd_block(
@@ -48,14 +52,12 @@ def lloyd_block(
 def _assign_all(
     X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> tuple[SuffStats, np.ndarray, np.ndarray]:
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    d2 = np.empty(n)
-    total: SuffStats | None = None
-    for sl in iter_slices(n, chunk_size):
-        st, labels[sl], d2[sl] = lloyd_block(X[sl], w[sl], centers_c, shift)
-        total = st if total is None else total + st
-    assert total is not None
+    parts = map_blocks(X, w, chunk_size, partial(lloyd_block, centers_c=centers_c, shift=shift))
+    total = parts[0][0]
+    for st, _, _ in parts[1:]:
+        total = total + st
+    labels = np.concatenate([p[1] for p in parts])
+    d2 = np.concatenate([p[2] for p in parts])
     return total, labels, d2
 
 
@@ -69,7 +71,7 @@ def _relocate_empty(
     if empty.size == 0:
         return stats
     far = np.argsort(-d2, kind="stable")[: empty.size]
-    for new_id, idx in zip(empty, far):
+    for new_id, idx in zip(empty, far, strict=False):
         x = np.asarray(X[idx], dtype=np.float64) - shift
         old_id = labels[idx]
         sk[old_id] -= w[idx] * x
@@ -139,15 +141,13 @@ def kmeans_plusplus(
     first = rng.choice(n, p=p)
     centers[0] = np.asarray(X[first], dtype=np.float64) - shift
 
+    def block_sqdist(Xb: np.ndarray, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
+        Xc = np.asarray(Xb, dtype=np.float64) - shift
+        out = np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1)
+        return np.maximum(out, 0.0, out=out)
+
     def sqdist_to(c: np.ndarray) -> np.ndarray:
-        out = np.empty((n, c.shape[0]))
-        for sl in iter_slices(n, chunk_size):
-            Xc = np.asarray(X[sl], dtype=np.float64) - shift
-            out[sl] = np.maximum(
-                np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1),
-                0.0,
-            )
-        return out
+        return np.concatenate(map_blocks(X, w, chunk_size, partial(block_sqdist, c=c)))
 
     closest = sqdist_to(centers[:1])[:, 0]
     pot = float(w @ closest)

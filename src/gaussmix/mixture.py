@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from functools import partial
 from numbers import Integral, Real
 from typing import Any, NamedTuple
@@ -33,7 +33,7 @@ from .collapse import (
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
 from .estep import GMMParams, log_resp
-from .execution import iter_slices, map_blocks_sum, resolve_chunk_size
+from .execution import iter_slices, map_blocks, map_blocks_sum, parallel, resolve_chunk_size
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
 from .prior import ConjugatePrior, data_moments, resolve_prior
 from .stats import compute_stats
@@ -42,10 +42,10 @@ logger = logging.getLogger("gaussmix")
 
 
 def _weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
-    total = np.zeros(X.shape[1])
-    for sl in iter_slices(X.shape[0], chunk_size):
-        total += w[sl] @ np.asarray(X[sl], dtype=np.float64)
-    return total / w.sum()
+    def part(Xb: np.ndarray, wb: np.ndarray) -> np.ndarray:
+        return wb @ np.asarray(Xb, dtype=np.float64)
+
+    return map_blocks_sum(X, w, chunk_size, part) / w.sum()
 
 
 def _data_cov(X: np.ndarray, w: np.ndarray, shift: np.ndarray, chunk: int) -> np.ndarray:
@@ -95,11 +95,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : str, default="full"
+    covariance_type : str or CovarianceModel, default="full"
         ``"full"`` (= ``"VVV"``), ``"tied"`` (= ``"EEE"``), ``"diag"``
         (= ``"VVI"``), ``"spherical"`` (= ``"VII"``) or ``"EII"`` (one
         spherical covariance shared by all components: the model k-means
-        assumes).
+        assumes), or any code in :data:`gaussmix.MODELS`. A
+        :class:`~gaussmix.covariance.CovarianceModel` instance (such as
+        ``FixedSphericalVariance(0.1)``) is used as it is.
     tol : float, default=1e-3
         Convergence threshold on the change of the objective (see ``stopping``).
     reg_covar : float, default=1e-6
@@ -144,7 +146,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         use ``tol=1e-5`` to reproduce mclust.
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
-        temporary near 4 MiB. Results do not depend on it beyond round-off.
+        temporary near 8 MiB. Results do not depend on it beyond round-off.
     on_collapse : {"reseed", "drop", "raise"}, default="reseed"
         What to do with a degenerate component (too few points, or a
         covariance flat relative to the data; see :mod:`gaussmix.collapse`):
@@ -163,9 +165,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         ``"relative"`` adds ``reg_covar`` times the data's mean variance
         ``trace(cov(X)) / d``, so the regularisation follows the units of X.
     n_jobs : int or None, default=None
-        Threads running the ``n_init`` EM runs at once (NumPy releases the
-        GIL); ``-1`` uses every CPU. Starting points are drawn in order
-        first, so the result does not depend on it.
+        Threads over row chunks (``None`` or ``-1``: all cores). BLAS runs on
+        one thread inside each. Results do not depend on it.
 
     Attributes
     ----------
@@ -208,7 +209,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     _parameter_constraints: dict[str, list[Any]] = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES))],
+        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES)), CovarianceModel],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -236,7 +237,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self,
         n_components: int = 1,
         *,
-        covariance_type: str = "full",
+        covariance_type: str | CovarianceModel = "full",
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
@@ -300,6 +301,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self : GaussianMixture
         """
         self._validate_params()
+        with parallel(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> GaussianMixture:
         X = check_X(self, X, reset=True, min_samples=2)
         w = check_sample_weight(sample_weight, X)
         check_n_components(self.n_components, X)
@@ -324,8 +329,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 equal_weights=self.equal_weights, prior=prior, restart=i,
             )
 
-        # Starting points draw from the random state in order; the EM runs are
-        # independent of it, so they may run in threads without changing results.
+        # Starting points draw from the random state in order, then the EM runs.
         starts: list[tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]]] = []
         for i in range(n_init):
             guard = guard_for(i)
@@ -358,12 +362,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 return exc  # this start cannot be rescued: discard it, keep the others
             return res._replace(events=tuple(events0) + res.events)
 
-        n_jobs = self._n_threads(len(starts))
-        if n_jobs > 1:
-            with ThreadPoolExecutor(n_jobs) as pool:
-                results = list(pool.map(run, starts))
-        else:
-            results = [run(st) for st in starts]
+        results = [run(st) for st in starts]
 
         best: EMResult | None = None
         history: list[FitRecord] = []
@@ -400,12 +399,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.fit_history_ = history
         return self
 
-    def _n_threads(self, n_starts: int) -> int:
-        if self.n_jobs is None or n_starts < 2:
-            return 1
-        n = (os.cpu_count() or 1) if self.n_jobs < 0 else self.n_jobs
-        return max(1, min(n, n_starts))
-
     def _prior_and_reg(
         self, X: np.ndarray, w: np.ndarray, model: CovarianceModel, shift: np.ndarray, chunk: int
     ) -> tuple[ConjugatePrior | None, float]:
@@ -437,7 +430,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             f"{best.params.weights.shape[0]} of {self.n_components} components.{what} "
             "See fit_history_; prior='default' or fewer components may avoid it.",
             CollapseWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
@@ -506,19 +499,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.covariance_model_ = model.code
         self.n_components_ = int(params.weights.shape[0])
 
+    def _fitted_model(self) -> CovarianceModel:
+        check_is_fitted(self, "means_")
+        if isinstance(self.covariance_type, CovarianceModel):
+            return self.covariance_type
+        return get_model(self.covariance_model_)
+
     def _get_params(self) -> GMMParams:
         return GMMParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
     def _fitted(self, X: Any) -> tuple[np.ndarray, GMMParams, CovarianceModel, np.ndarray, int]:
         check_is_fitted(self, "means_")
         X = check_X(self, X, reset=False)
-        model = get_model(self.covariance_model_)
+        model = self._fitted_model()
         params = self._get_params()
         shift = self.weights_ @ self.means_
         chunk = resolve_chunk_size(self.chunk_size, self.weights_.shape[0], X.shape[1])
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict
+    def _map_log_resp(
+        self, X: Any, reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> list[np.ndarray]:
+        """``reduce(log_density, log_resp)`` of every chunk of ``X``, in order."""
+        X, params, model, shift, chunk = self._fitted(X)
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+            return reduce(*log_resp(Xb, params, model, shift))
+
+        with parallel(self.n_jobs):
+            return map_blocks(X, np.empty(X.shape[0]), chunk, block)
+
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density ``log p(x)`` of every row.
 
@@ -530,11 +541,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         log_density : ndarray of shape (n_samples,)
         """
-        X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0])
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = log_resp(X[sl], params, model, shift)[0]
-        return out
+        return np.concatenate(self._map_log_resp(X, lambda lse, lr: lse))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for every row.
@@ -544,11 +551,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
-        X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty((X.shape[0], params.weights.shape[0]))
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.exp(log_resp(X[sl], params, model, shift)[1])
-        return out
+        return np.concatenate(self._map_log_resp(X, lambda lse, lr: np.exp(lr, out=lr)))
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of every row.
@@ -557,11 +560,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         labels : ndarray of shape (n_samples,)
         """
-        X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0], dtype=np.intp)
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.argmax(log_resp(X[sl], params, model, shift)[1], axis=1)
-        return out
+        return np.concatenate(self._map_log_resp(X, lambda lse, lr: np.argmax(lr, axis=1)))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (weighted) log-likelihood per row of ``X``."""
@@ -575,7 +574,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         """Free parameters: covariances (from the model), means, weights."""
         check_is_fitted(self, "means_")
         k, d = self.means_.shape
-        model = get_model(self.covariance_model_)
+        model = self._fitted_model()
         n_weights = 0 if self.equal_weights else k - 1
         return int(model.n_cov_parameters(k, d) + k * d + n_weights)
 
@@ -612,7 +611,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         k, d = self.means_.shape
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        layout = get_model(self.covariance_model_).layout
+        layout = self._fitted_model().layout
         chol = layout.covariance_cholesky(self.covariances_, k, d)
         X = np.vstack([
             self.means_[j] + rng.standard_normal((c, d)) @ chol[j].T
@@ -648,7 +647,9 @@ def _check_resp_init(a: Any, n: int, k: int) -> np.ndarray:
                 raise ValueError("resp_init of shape (n_samples,) must hold integer labels")
             arr = arr.astype(np.intp)
         if arr.min() < 0 or arr.max() >= k:
-            raise ValueError(f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]")
+            raise ValueError(
+                f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]"
+            )
         return arr.astype(np.intp)
     resp = _check_array_shape(arr, (n, k), "resp_init")
     if np.any(resp < 0):
