@@ -19,6 +19,7 @@ from sklearn.exceptions import NotFittedError
 import gaussmix
 from gaussmix import MODELS, GaussianMixture, KMeans, ModelFileError
 
+FIXTURE = [HealthCheck.function_scoped_fixture]
 X = np.random.default_rng(0).normal(size=(120, 3)) + np.repeat(np.eye(3) * 5, 40, axis=0)
 
 
@@ -222,7 +223,7 @@ def test_hostile_files_are_rejected(case, tmp_path):
         _load_bytes(data, tmp_path)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=FIXTURE)
 @given(which=st.sampled_from(sorted(GOOD)), data=st.data())
 def test_fuzz_bytes(which, data, tmp_path):
     raw = bytearray(GOOD[which])
@@ -248,7 +249,8 @@ def test_fuzz_bytes(which, data, tmp_path):
 _JSON_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
-    st.lists(st.integers(-3, 3), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
 
@@ -263,7 +265,7 @@ def _paths(node, prefix=()):
             yield from _paths(v, prefix + (i,))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=FIXTURE)
 @given(which=st.sampled_from(sorted(GOOD)), data=st.data())
 def test_fuzz_fields(which, data, tmp_path):
     meta, members = _unpack(GOOD[which])
@@ -278,7 +280,9 @@ def test_fuzz_fields(which, data, tmp_path):
             flat = arr.astype(np.float64).ravel()
             flat[data.draw(st.integers(0, flat.size - 1))] = data.draw(
                 st.sampled_from([np.nan, np.inf, -np.inf, -1.0, 0.0, 1e308, -1e-300, 7.0]))
-            arr = flat.reshape(arr.shape).astype(arr.dtype) if arr.dtype.kind == "f" else flat.reshape(arr.shape)
+            arr = flat.reshape(arr.shape)
+            if arr.dtype.kind == "f":
+                arr = arr.astype(np.float64)
         elif how == "shape":
             arr = arr.ravel()[: max(arr.size - 1, 0)]
         elif how == "dtype":

@@ -44,7 +44,7 @@ def _scipy_log_prior(params: GMMParams, code: str, prior: ConjugatePrior) -> flo
         total = ig.logpdf(params.covariances).sum()
     if prior.shrinkage > 0:
         total += sum(sps.multivariate_normal.logpdf(m, prior.mean, c / prior.shrinkage)
-                     for m, c in zip(params.means, full))
+                     for m, c in zip(params.means, full, strict=True))
     return float(total)
 
 

@@ -63,7 +63,8 @@ def _array(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...],
         raise _bad(f"array {name!r} is missing")
     a = arrays[name]
     if a.dtype != np.dtype(dtype) or a.shape != shape:
-        raise _bad(f"array {name!r} must be {np.dtype(dtype)} of shape {shape}, got {a.dtype} {a.shape}")
+        raise _bad(f"array {name!r} must be {np.dtype(dtype)} of shape {shape}, "
+                   f"got {a.dtype} {a.shape}")
     if dtype is np.float64 and not np.all(np.isfinite(a)):
         raise _bad(f"array {name!r} holds NaN or inf")
     return a
@@ -77,7 +78,8 @@ def _bounded(a: np.ndarray, name: str, limit: float = MAX_ABS) -> np.ndarray:
 
 
 def _random_state(v: Any) -> Any:
-    return v if v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)) else None
+    ok = v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+    return v if ok else None
 
 
 def _json_value(v: Any) -> Any:
@@ -93,7 +95,9 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-def _params(model: Any, array_params: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _params(
+    model: Any, array_params: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     params, arrays = {}, {}
     for key, value in model.get_params(deep=False).items():
         if key in array_params:
@@ -187,7 +191,9 @@ def _load_history(v: Any) -> list[FitRecord]:
             if not isinstance(e, list) or len(e) != len(CollapseEvent._fields):
                 raise _bad("collapse events must be lists of 6 fields")
             restart, it, comp, reason, action, detail = e
-            _int(restart, "event restart"), _int(it, "event iteration"), _int(comp, "event component")
+            _int(restart, "event restart")
+            _int(it, "event iteration")
+            _int(comp, "event component")
             if not all(isinstance(s, str) for s in (reason, action, detail)):
                 raise _bad("collapse event reason/action/detail must be strings")
             evs.append(CollapseEvent(restart, it, comp, reason, action, detail))

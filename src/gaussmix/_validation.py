@@ -30,7 +30,7 @@ def _check_frame_columns(X: Any) -> None:
     dtypes, columns = getattr(X, "dtypes", None), getattr(X, "columns", None)
     if dtypes is None or columns is None or not hasattr(dtypes, "__iter__"):
         return
-    for name, dt in zip(columns, dtypes):
+    for name, dt in zip(columns, dtypes, strict=False):
         if getattr(dt, "kind", "O") not in "biuf":
             raise TypeError(
                 f"column {name!r} of X has non-numeric dtype {dt}; gaussmix needs numeric "

@@ -7,8 +7,9 @@ of the registry and every execution mode) and, before the parameters are
 formed, flags a component as degenerate when
 
 - its effective count (weighted responsibility mass; weights below 1 on
-  average are rescaled to rows, larger ones count as copies) falls below ``model.min_count(d)`` (not under
-  a conjugate prior, where a small component's covariance is well defined), or
+  average are rescaled to rows, larger ones count as copies) falls below
+  ``model.min_count(d)`` (not under a conjugate prior, where a small
+  component's covariance is well defined), or
 - its covariance's smallest eigenvalue, measured in units of the data's own
   covariance (whitened), falls below :data:`EIG_RTOL`, or
 - factoring its covariance fails (``SingularCovarianceError``).
@@ -223,7 +224,7 @@ class CollapseGuard:
         mass = stats.total_weight / k
         rows = self.lowest_rows(params_prev, stats, len(comps))
         nk, sk, Sk = stats.nk.copy(), stats.sk.copy(), np.array(stats.Sk, copy=True)
-        for j, x in zip(comps, rows):
+        for j, x in zip(comps, rows, strict=True):
             c = np.asarray(x, dtype=np.float64) - self.shift
             nk[j], sk[j] = mass, mass * c
             if kind == "full":
@@ -244,7 +245,8 @@ class CollapseGuard:
         When every component is degenerate the largest is kept.
         """
         k = stats.nk.shape[0]
-        dropped = comps if len(comps) < k else [j for j in range(k) if j != int(np.argmax(stats.nk))]
+        largest = int(np.argmax(stats.nk))
+        dropped = comps if len(comps) < k else [j for j in range(k) if j != largest]
         keep = np.setdiff1d(np.arange(k), dropped)
         nk, sk = stats.nk.copy(), stats.sk.copy()
         per_comp = self.model.stats_kind in ("full", "diag")
@@ -279,7 +281,8 @@ class CollapseGuard:
                                           equal_weights=self.equal_weights)
                     return params, events
                 except SingularCovarianceError as exc:
-                    flags = {min(exc.component, nk.shape[0] - 1): ("singular", str(exc).split(":")[0])}
+                    j = min(exc.component, nk.shape[0] - 1)
+                    flags = {j: ("singular", str(exc).split(":")[0])}
             comps = sorted(flags)
             if self.policy == "raise":
                 j = comps[0]

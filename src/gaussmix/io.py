@@ -199,11 +199,14 @@ def load(path: str | os.PathLike[str]) -> Any:
     except ModelFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to parse is a bad file
-        raise ModelFileError(f"not a valid gaussmix model file: {type(exc).__name__}: {exc}") from None
+        raise ModelFileError(
+            f"not a valid gaussmix model file: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    if info.file_size > limit or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+    methods = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+    if info.file_size > limit or info.compress_type not in methods:
         raise ModelFileError(f"entry {info.filename!r} is too large or oddly compressed")
     with zf.open(info) as f:
         out = f.read(limit + 1)

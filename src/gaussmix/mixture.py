@@ -8,7 +8,6 @@ attributes. It holds no math of its own.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -33,7 +32,7 @@ from .collapse import (
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
 from .estep import GMMParams, log_resp
-from .execution import iter_slices, map_blocks, map_blocks_sum, parallel, resolve_chunk_size
+from .execution import map_blocks, map_blocks_sum, parallel, resolve_chunk_size
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
 from .prior import ConjugatePrior, data_moments, resolve_prior
 from .stats import compute_stats
