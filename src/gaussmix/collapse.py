@@ -19,8 +19,10 @@ by those of a pseudo-cluster at the row with the lowest likelihood under the
 current model, with the data's covariance scaled by ``K^(-2/d)`` and a fair
 share ``1/K`` of the weight; ``"drop"`` removes the component; ``"raise"``
 raises :class:`CollapseError` naming it. Reseeds are capped per run
-(:data:`MAX_RESEEDS_PER_COMPONENT` times ``K``); past the cap a degenerate
-component is dropped. Every action is recorded as a :class:`CollapseEvent`.
+(:data:`MAX_RESEEDS_PER_COMPONENT` times ``K``); past the cap a component
+that is merely small is kept (the count rule is switched off for the run)
+and one whose covariance is degenerate is dropped. Every action is recorded
+as a :class:`CollapseEvent`.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class CollapseEvent(NamedTuple):
     reason : str
         ``"count"``, ``"eigenvalue"`` or ``"singular"``.
     action : str
-        ``"reseed"`` or ``"drop"``.
+        ``"reseed"``, ``"drop"``, or ``"keep"`` (reseeding small components
+        did not help, so the count rule is switched off for the rest of the run).
     detail : str
         The measured quantity, in words.
     """
@@ -156,6 +159,8 @@ class CollapseGuard:
         self.prior = prior
         self.restart = restart
         self.n_reseeds = 0
+        #: Switched off once reseeding small components has not helped (see ``mstep``).
+        self.count_rule = True
         self._data_cov: np.ndarray | None = None
         self._P: np.ndarray | None = None
 
@@ -180,7 +185,7 @@ class CollapseGuard:
         counts = stats.nk * self.count_scale
         # Under a prior a small component's covariance is a posterior mode, well defined
         # whatever its count; only the eigenvalue rule applies.
-        need = self.model.min_count(d) if self.prior is None else 0.0
+        need = self.model.min_count(d) if self.prior is None and self.count_rule else 0.0
         # Data with fewer rows than that can still have one component holding them all.
         need = min(need, float(counts.sum()))
         for j in np.flatnonzero(~(counts >= need)):
@@ -296,6 +301,19 @@ class CollapseGuard:
                 and self.n_reseeds + len(comps) <= MAX_RESEEDS_PER_COMPONENT * k
                 and stats.total_weight / k * self.count_scale >= need  # a fair share suffices
             )
+            if not reseed and self.policy == "reseed" and all(
+                flags[j][0] == "count" for j in comps
+            ):
+                # Small components keep coming back: the data supports them (their
+                # covariances are sound, or the eigenvalue rule would have fired). Keep
+                # them, and stop applying the count rule in this run.
+                self.count_rule = False
+                j = comps[0]
+                events.append(CollapseEvent(
+                    self.restart, iteration, j, "count", "keep",
+                    flags[j][1] + "; reseeding did not help, small components kept",
+                ))
+                continue
             if reseed:
                 acted, action = comps, "reseed"
             else:
