@@ -60,7 +60,7 @@ def test_warm_start_records_one_restart():
     assert len(gm.fit_history_) == 1
 
 
-def test_threaded_restarts_give_the_same_fit():
+def test_n_jobs_does_not_change_the_restarts():
     X = _data(4)
     a = GaussianMixture(6, n_init=4, init_params="random_from_data", random_state=0).fit(X)
     b = GaussianMixture(6, n_init=4, init_params="random_from_data", random_state=0,
