@@ -185,3 +185,26 @@ def test_never_nan_never_linalg_error(n_dup, k, code, policy, reg, scale, seed):
             assert "collapsed" in str(exc)
             return
     _finite_model(gm, X)
+
+
+@pytest.mark.parametrize("code", sorted(MODELS))
+@pytest.mark.parametrize("policy", ["reseed", "drop"])
+def test_collapse_data_gives_a_finite_model_for_every_model(code, policy):
+    X = collapse_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
+        gm = GaussianMixture(6, covariance_type=code, on_collapse=policy, random_state=0).fit(X)
+    _finite_model(gm, X)
+
+
+def test_off_is_plain_em():
+    from gaussmix import SingularCovarianceError
+
+    X = collapse_data()
+    with pytest.raises(SingularCovarianceError, match="component"):
+        GaussianMixture(5, on_collapse="off", reg_covar=0.0, random_state=0).fit(X)
+    rng = np.random.default_rng(3)
+    Y = np.vstack([rng.normal(0, 1, (60, 2)), rng.normal(5, 1, (60, 2))])
+    sk = SkGaussianMixture(2, random_state=0).fit(Y)
+    gm = GaussianMixture(2, on_collapse="off", random_state=0).fit(Y)
+    np.testing.assert_allclose(np.sort(gm.means_, axis=0), np.sort(sk.means_, axis=0), rtol=1e-8)

@@ -14,7 +14,9 @@ formed, flags a component as degenerate when
   covariance (whitened), falls below :data:`EIG_RTOL`, or
 - factoring its covariance fails (``SingularCovarianceError``).
 
-Then it applies the policy: ``"reseed"`` replaces the component's statistics
+Then it applies the policy (``"off"`` skips all of this: plain EM, whose
+only failure is a :class:`SingularCovarianceError` naming the component):
+``"reseed"`` replaces the component's statistics
 by those of a pseudo-cluster at the row with the lowest likelihood under the
 current model, with the data's covariance scaled by ``K^(-2/d)`` and a fair
 share ``1/K`` of the weight; ``"drop"`` removes the component; ``"raise"``
@@ -38,7 +40,7 @@ from .mstep import finish_mstep, mstep_raw
 from .prior import ConjugatePrior, data_moments
 from .stats import SuffStats
 
-COLLAPSE_POLICIES = ("reseed", "drop", "raise")
+COLLAPSE_POLICIES = ("reseed", "drop", "raise", "off")
 
 #: Smallest eigenvalue of a component covariance, relative to the data's
 #: covariance in the same direction, below which the component has collapsed.
@@ -116,7 +118,7 @@ class CollapseGuard:
     Parameters
     ----------
     model : CovarianceModel
-    policy : {"reseed", "drop", "raise"}
+    policy : {"reseed", "drop", "raise", "off"}
     reg_covar : float
         Absolute value added to the variances (already resolved).
     shift : ndarray of shape (n_features,)
@@ -277,6 +279,10 @@ class CollapseGuard:
             Under ``policy="raise"``, or when no component would be left.
         """
         events: list[CollapseEvent] = []
+        if self.policy == "off":  # plain EM, as scikit-learn and mclust run it
+            nk, means, cov = mstep_raw(stats, self.model, shift=self.shift, prior=self.prior)
+            return finish_mstep(nk, means, cov, self.model, reg_covar=self.reg_covar,
+                                equal_weights=self.equal_weights), events
         for _ in range(4 * stats.nk.shape[0] + 4):
             nk, means, cov = mstep_raw(stats, self.model, shift=self.shift, prior=self.prior)
             flags = self.detect(stats, cov)

@@ -146,12 +146,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
         temporary near 8 MiB. Results do not depend on it beyond round-off.
-    on_collapse : {"reseed", "drop", "raise"}, default="reseed"
+    on_collapse : {"reseed", "drop", "raise", "off"}, default="reseed"
         What to do with a degenerate component (too few points, or a
         covariance flat relative to the data; see :mod:`gaussmix.collapse`):
         move it to the worst-explained row and continue, remove it and
         continue with one component fewer, or raise :class:`CollapseError`
         naming it. Every event is kept in ``fit_history_`` and warned about.
+        ``"off"`` runs plain EM as scikit-learn and mclust do (to reproduce
+        them): no detection, and a singular covariance raises
+        :class:`SingularCovarianceError` naming the component.
     prior : None, "default" or dict, default=None
         Conjugate prior for MAP EM (Fraley & Raftery 2007; mclust's
         ``priorControl``). ``"default"``: shrinkage 0.01, mean the data's
