@@ -297,3 +297,24 @@ def test_fuzz_fields(which, data, tmp_path):
     except ModelFileError:
         return
     _assert_valid(model)
+
+
+def test_selection_roundtrip(tmp_path):
+    pytest.importorskip("gaussmix.selection")
+    from gaussmix.selection import select
+
+    sel = select(X, n_components=range(1, 4), covariance_types=["EII", "VVV"],
+                 init_params="kmeans", random_state=0)
+    back = _roundtrip(sel, tmp_path)
+    assert type(back) is type(sel) and back.criterion == sel.criterion
+    assert np.array_equal(back.best_.predict_proba(X), sel.best_.predict_proba(X))
+    assert len(back.table_) == len(sel.table_)
+    for a, b in zip(back.table_, sel.table_, strict=True):
+        for key, value in b.items():
+            same = a[key] == value or (isinstance(value, float) and np.isnan(value)
+                                       and np.isnan(a[key]))
+            assert same, key
+    meta, members = _unpack(_saved_bytes(sel))
+    meta["attributes"]["table_"][0]["bic"] = "low"
+    with pytest.raises(ModelFileError):
+        _load_bytes(_pack(meta, members), tmp_path)

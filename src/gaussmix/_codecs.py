@@ -316,3 +316,64 @@ def _load_kmeans(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> KMeans:
 
 register_codec(Codec("GaussianMixture", GaussianMixture, _dump_gmm, _load_gmm))
 register_codec(Codec("KMeans", KMeans, _dump_kmeans, _load_kmeans))
+
+
+# ---------------------------------------------------------------- Selection
+# Model selection (issue 3) joins the registry when its module is present.
+_TABLE_TYPES: dict[str, tuple[type, ...]] = {
+    "covariance_type": (str,), "n_components": (int,), "log_likelihood": (float, int),
+    "n_parameters": (int,), "bic": (float, int), "aic": (float, int), "icl": (float, int),
+    "converged": (bool,), "n_iter": (int,), "error": (str, type(None)),
+}
+
+
+def _dump_selection(sel: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    table = [{key: _json_value(r.get(key)) for key in _TABLE_TYPES} for r in sel.table_]
+    meta: dict[str, Any] = {"attributes": {"criterion": sel.criterion, "table_": table}}
+    arrays: dict[str, np.ndarray] = {}
+    if sel.best_ is not None:
+        best_meta, best_arrays = _dump_gmm(sel.best_)
+        meta["best_"] = best_meta
+        arrays = {f"best.{name}": a for name, a in best_arrays.items()}
+    return meta, arrays
+
+
+def _load_selection(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    from .selection import CRITERIA, Selection
+
+    attrs = _obj(meta, "attributes")
+    criterion = attrs.get("criterion")
+    if criterion not in CRITERIA:
+        raise _bad(f"unknown selection criterion {criterion!r}")
+    table = attrs.get("table_")
+    if not isinstance(table, list):
+        raise _bad("table_ must be a list")
+    for r in table:
+        if not isinstance(r, dict) or set(r) != set(_TABLE_TYPES):
+            raise _bad("table_ records must have the selection table's fields")
+        for key, types in _TABLE_TYPES.items():
+            v = r[key]
+            if type(v) not in types or (key != "converged" and type(v) is bool):
+                raise _bad(f"table_ field {key} has type {type(v).__name__}")
+        if not isinstance(r["covariance_type"], str) or r["covariance_type"] not in MODELS:
+            raise _bad(f"unknown covariance model {r['covariance_type']!r} in table_")
+    best = None
+    if "best_" in meta:
+        best_arrays = {k[len("best."):]: a for k, a in arrays.items() if k.startswith("best.")}
+        if len(best_arrays) != len(arrays):
+            raise _bad("unexpected arrays in a selection file")
+        best_meta = meta["best_"]
+        if not isinstance(best_meta, dict):
+            raise _bad("best_ must be an object")
+        best = _load_gmm(best_meta, best_arrays)
+    elif arrays:
+        raise _bad("arrays without a best_ model")
+    return Selection(table, best, criterion)
+
+
+try:  # pragma: no cover - depends on whether model selection is installed
+    from .selection import Selection as _Selection
+except ImportError:  # pragma: no cover
+    _Selection = None
+if _Selection is not None:  # pragma: no cover
+    register_codec(Codec("Selection", _Selection, _dump_selection, _load_selection))
