@@ -55,19 +55,25 @@ def _first_unconvertible(X: Any) -> str:
 
 
 def _check_scale(X: np.ndarray, reset: bool) -> None:
-    """Magnitudes whose squares overflow, or spreads whose squares underflow, float64."""
+    """Magnitudes whose squares overflow, or spreads whose squares underflow, float64.
+
+    Column-wise reductions only: no temporary the size of X.
+    """
     if X.size == 0:
         return
-    amax = np.max(np.abs(X), axis=0).astype(np.float64)
+    hi = X.max(axis=0).astype(np.float64)
+    lo = X.min(axis=0).astype(np.float64)
+    amax = np.maximum(np.abs(hi), np.abs(lo))
     if np.any(amax > MAX_ABS):
-        row, col = np.argwhere(np.abs(X).astype(np.float64) > MAX_ABS)[0]
+        col = int(np.flatnonzero(amax > MAX_ABS)[0])
+        row = int(np.flatnonzero(np.abs(X[:, col].astype(np.float64)) > MAX_ABS)[0])
         raise ValueError(
             f"X has values of magnitude up to {float(amax.max()):.3g} (first at row {row}, "
             f"column {col}): their squares overflow float64, so variances and distances "
             f"would be infinite. Rescale X (e.g. divide by 10**{int(np.log10(amax.max()))})."
         )
     if reset and X.shape[0] > 1:
-        spread = np.ptp(X, axis=0).astype(np.float64)
+        spread = hi - lo
         tiny = np.flatnonzero((spread > 0) & (spread < MIN_SPREAD))
         if tiny.size:
             col = int(tiny[0])
