@@ -84,7 +84,32 @@ class CollapseEvent(NamedTuple):
 
 
 class CollapseError(ValueError):
-    """A component collapsed and the policy (or the data) allows no recovery."""
+    """A component collapsed and the policy (or the data) allows no recovery.
+
+    Attributes
+    ----------
+    component : int
+    iteration : int
+    reason : str
+        ``"count"``, ``"eigenvalue"`` or ``"singular"``.
+
+    Examples
+    --------
+    Five copies of one far point, and three components: under maximum
+    likelihood one component sits on the copies and its variance vanishes.
+
+    >>> import numpy as np
+    >>> from gaussmix import CollapseError, GaussianMixture
+    >>> X = np.r_[np.random.default_rng(0).normal(size=(50, 2)), np.tile([9.0, 9.0], (5, 1))]
+    >>> try:
+    ...     GaussianMixture(3, on_collapse="raise", random_state=0).fit(X)
+    ... except CollapseError as err:
+    ...     print(err.component, err.reason)
+    1 eigenvalue
+    >>> gm = GaussianMixture(3, prior="default", random_state=0).fit(X)  # MAP EM
+    >>> gm.n_components_, gm.fit_history_[0].events
+    (3, ())
+    """
 
     def __init__(self, message: str, component: int, iteration: int, reason: str) -> None:
         super().__init__(message)
