@@ -67,3 +67,14 @@ def test_n_jobs_does_not_change_the_restarts():
                         n_jobs=2).fit(X)
     assert a.fit_history_ == b.fit_history_
     assert np.array_equal(a.means_, b.means_)
+
+
+def test_verbose_2_logs_every_collapse_event(caplog):
+    from .test_collapse import collapse_data
+
+    with caplog.at_level(logging.INFO, logger="gaussmix"), pytest.warns(Warning):
+        gm = GaussianMixture(5, n_init=2, verbose=2, on_collapse="drop", random_state=0).fit(
+            collapse_data())
+    lines = [r.getMessage() for r in caplog.records]
+    n_events = sum(len(r.events) for r in gm.fit_history_)
+    assert n_events and sum("component" in ln and "drop" in ln for ln in lines) == n_events

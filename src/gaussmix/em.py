@@ -118,7 +118,7 @@ def run_em(
         history.append(lower_bound)
         logger.debug("EM iteration %d: objective %.10g", n_iter, lower_bound)
         for ev in new_events:
-            logger.info("collapse: %s", ev)
+            logger.debug("collapse: %s", ev)
         events.extend(new_events)
         if not repaired and _converged(lower_bound, previous, tol, stopping, total):
             converged = not new_events

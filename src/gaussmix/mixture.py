@@ -129,9 +129,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     warm_start : bool, default=False
         Start from the previous fit's parameters (``n_init`` is then 1).
     verbose : int, default=0
-        ``1`` logs each initialisation's result, ``2`` also every
-        ``verbose_interval``-th iteration, through the ``gaussmix`` logger.
+        ``1`` logs each initialisation's result (objective, convergence,
+        number of collapse events), ``2`` also every collapse event, through
+        the ``gaussmix`` logger.
     verbose_interval : int, default=10
+        Accepted for scikit-learn compatibility; every iteration's objective
+        is logged at DEBUG level.
     assignment : {"soft", "hard"}, default="soft"
         ``"hard"`` is classification EM: responsibilities replaced by the
         one-hot argmax of the posterior; the objective is then the
@@ -380,6 +383,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             self._log(1, "init %d: objective %.8g after %d iterations%s%s", i + 1,
                       res.lower_bound, res.n_iter, "" if res.converged else " (not converged)",
                       f", {len(res.events)} collapse event(s)" if res.events else "")
+            for ev in res.events:
+                self._log(2, "  iteration %d: component %d %s (%s: %s)", ev.iteration,
+                          ev.component, ev.action, ev.reason, ev.detail)
             if best is None or res.lower_bound > best.lower_bound:
                 best = res
         if best is None:
