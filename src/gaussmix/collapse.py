@@ -19,8 +19,9 @@ only failure is a :class:`SingularCovarianceError` naming the component):
 ``"reseed"`` replaces the component's statistics
 by those of a pseudo-cluster at the row with the lowest likelihood under the
 current model, with the data's covariance scaled by ``K^(-2/d)`` and a fair
-share ``1/K`` of the weight; ``"drop"`` removes the component; ``"raise"``
-raises :class:`CollapseError` naming it. Reseeds are capped per run
+share ``1/K`` of the weight; ``"drop"`` removes the component (its
+statistics merge into the nearest one, so no row's mass is lost in that
+M-step); ``"raise"`` raises :class:`CollapseError` naming it. Reseeds are capped per run
 (:data:`MAX_RESEEDS_PER_COMPONENT` times ``K``); past the cap a component
 that is merely small is kept (the count rule is switched off for the run)
 and one whose covariance is degenerate is dropped. Every action is recorded
