@@ -148,7 +148,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         use ``tol=1e-5`` to reproduce mclust.
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
-        temporary near 8 MiB. Results do not depend on it beyond round-off.
+        temporary near 4 MiB. Results do not depend on it beyond round-off.
     on_collapse : {"reseed", "drop", "raise", "off"}, default="reseed"
         What to do with a degenerate component (too few points, or a
         covariance flat relative to the data; see :mod:`gaussmix.collapse`):
