@@ -208,3 +208,12 @@ def test_off_is_plain_em():
     sk = SkGaussianMixture(2, random_state=0).fit(Y)
     gm = GaussianMixture(2, on_collapse="off", random_state=0).fit(Y)
     np.testing.assert_allclose(np.sort(gm.means_, axis=0), np.sort(sk.means_, axis=0), rtol=1e-8)
+
+
+@pytest.mark.parametrize("policy", ["reseed", "drop"])
+def test_float32_collapse_data_gives_a_finite_model(policy):
+    X = collapse_data().astype(np.float32)
+    with pytest.warns(CollapseWarning):
+        gm = GaussianMixture(5, on_collapse=policy, random_state=0).fit(X)
+    _finite_model(gm, X)
+    assert gm.fit_history_[0].events
