@@ -162,7 +162,7 @@ def test_sample_weights_do_not_change_the_count_rule():
     np.testing.assert_allclose(np.sort(a.weights_), np.sort(b.weights_), rtol=1e-6)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     n_dup=st.integers(2, 6),
     k=st.integers(2, 5),

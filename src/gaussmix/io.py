@@ -191,17 +191,16 @@ def load(path: str | os.PathLike[str]) -> Any:
     See :func:`save`.
     """
     with open(os.fspath(path), "rb") as fh:
-        data = fh.read(_MAX_ARRAY_BYTES + _MAX_META_BYTES + 1)
-    if len(data) > _MAX_ARRAY_BYTES + _MAX_META_BYTES:
-        raise ModelFileError("model file too large")
-    try:
-        return _load_bytes(data)
-    except ModelFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure to parse is a bad file
-        raise ModelFileError(
-            f"not a valid gaussmix model file: {type(exc).__name__}: {exc}"
-        ) from None
+        if os.fstat(fh.fileno()).st_size > _MAX_ARRAY_BYTES + _MAX_META_BYTES:
+            raise ModelFileError("model file too large")
+        try:
+            return _load_file(fh)
+        except ModelFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure to parse is a bad file
+            raise ModelFileError(
+                f"not a valid gaussmix model file: {type(exc).__name__}: {exc}"
+            ) from None
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -215,11 +214,12 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
     return out
 
 
-def _load_bytes(data: bytes) -> Any:
+def _load_file(fh: Any) -> Any:
+    """Parse an open model file; members are read one at a time, each size-capped."""
     from . import _codecs  # noqa: F401
 
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(fh)
     except zipfile.BadZipFile:
         raise ModelFileError("not a gaussmix model file (not a zip archive)") from None
     with zf:
