@@ -83,6 +83,7 @@ def initial_stats(
         centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)
         tol = float(np.mean(np.var(X, axis=0))) * 1e-4
         res = lloyd(X, w, centers, max_iter=300, tol=tol, shift=shift, chunk_size=chunk_size)
+        assert res.labels is not None
         labels = res.labels
     elif method == "k-means++":
         centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)

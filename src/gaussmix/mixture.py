@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from functools import partial
 from numbers import Integral, Real
 from typing import Any
 
@@ -19,12 +20,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_n_components, check_sample_weight, check_X
+from ._input import check_predict_input, prepare_fit_input
+from ._validation import check_sample_weight
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, run_em
-from .estep import GMMParams, log_resp
-from .execution import iter_slices, resolve_chunk_size
+from .estep import GMMParams, rows_label, rows_log_density, rows_resp
+from .execution import is_block_input, iter_slices, map_rows, resolve_chunk_size
+from .execution.summary import DataSummary
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
+from .init_streaming import initial_stats_streaming
 from .mstep import mstep
 
 logger = logging.getLogger("gaussmix")
@@ -214,14 +218,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self : GaussianMixture
         """
         self._validate_params()
-        X = check_X(self, X, reset=True, min_samples=2)
-        w = check_sample_weight(sample_weight, X)
-        check_n_components(self.n_components, X)
-        model = get_model(self.covariance_type)
-        k, d = self.n_components, X.shape[1]
-        chunk = resolve_chunk_size(self.chunk_size, k, d)
-        shift = _weighted_mean(X, w, chunk)
         rng = check_random_state(self.random_state)
+        data = prepare_fit_input(self, X, sample_weight, self.n_components, self.chunk_size,
+                                 rng=rng, min_samples=2)
+        X, w, shift, chunk = data.X, data.w, data.shift, data.chunk_size
+        model = get_model(self.covariance_type)
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
 
@@ -230,7 +231,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             if warm:
                 params0 = self._get_params()
             else:
-                params0 = self._initial_params(X, w, model, rng, shift, chunk)
+                params0 = self._initial_params(X, w, model, rng, shift, chunk,
+                                               summary=data.summary)
             res = run_em(
                 X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
                 reg_covar=self.reg_covar, chunk_size=chunk, assignment=self.assignment,
@@ -271,10 +273,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     def _initial_params(
         self, X: np.ndarray, w: np.ndarray, model: CovarianceModel,
         rng: np.random.RandomState, shift: np.ndarray, chunk: int,
+        summary: DataSummary | None = None,
     ) -> GMMParams:
-        k, d = self.n_components, X.shape[1]
+        k, d = self.n_components, shift.shape[0]
         kind = model.stats_kind
         given = (self.weights_init, self.means_init, self.precisions_init)
+        if self.resp_init is not None and summary is not None:
+            raise ValueError(
+                "resp_init needs X in memory; for data read in blocks pass weights_init, "
+                "means_init and precisions_init instead"
+            )
         if self.resp_init is not None:
             resp = _check_resp_init(self.resp_init, X.shape[0], k)
             if resp.ndim == 1:
@@ -285,6 +293,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                            equal_weights=self.equal_weights)
         elif all(g is not None for g in given):
             params = None
+        elif summary is not None:
+            stats = initial_stats_streaming(self.init_params, X, summary.sample, k, model, rng,
+                                            shift, chunk)
+            params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
+                           equal_weights=self.equal_weights)
         else:
             stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk)
             params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
@@ -317,13 +330,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     def _get_params(self) -> GMMParams:
         return GMMParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
-    def _fitted(self, X: Any) -> tuple[np.ndarray, GMMParams, CovarianceModel, np.ndarray, int]:
+    def _fitted(self, X: Any) -> tuple[Any, GMMParams, CovarianceModel, np.ndarray, int]:
         check_is_fitted(self, "means_")
-        X = check_X(self, X, reset=False)
+        X = check_predict_input(self, X)
         model = get_model(self.covariance_model_)
         params = self._get_params()
         shift = self.weights_ @ self.means_
-        chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+        chunk = resolve_chunk_size(self.chunk_size, self.n_components, self.n_features_in_)
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict
@@ -339,10 +352,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         log_density : ndarray of shape (n_samples,)
         """
         X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0])
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = log_resp(X[sl], params, model, shift)[0]
-        return out
+        fn = partial(rows_log_density, params=params, model=model, shift=shift)
+        return map_rows(X, fn, chunk, None, np.float64)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for every row.
@@ -353,10 +364,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             Rows sum to 1.
         """
         X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty((X.shape[0], self.n_components))
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.exp(log_resp(X[sl], params, model, shift)[1])
-        return out
+        fn = partial(rows_resp, params=params, model=model, shift=shift)
+        return map_rows(X, fn, chunk, self.n_components, np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of every row.
@@ -366,16 +375,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         labels : ndarray of shape (n_samples,)
         """
         X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0], dtype=np.intp)
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.argmax(log_resp(X[sl], params, model, shift)[1], axis=1)
-        return out
+        fn = partial(rows_label, params=params, model=model, shift=shift)
+        return map_rows(X, fn, chunk, None, np.intp)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (weighted) log-likelihood per row of ``X``."""
         ll = self.score_samples(X)
         if sample_weight is None:
             return float(ll.mean())
+        if is_block_input(ll):
+            raise ValueError("score with sample_weight needs X in memory")
         w = check_sample_weight(sample_weight, np.empty((ll.shape[0], 1)))
         return float(w @ ll / w.sum())
 
@@ -392,14 +401,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
         ``-2 log L + p log n`` with ``p`` free parameters.
         """
-        X = check_X(self, X, reset=False)
-        n = X.shape[0]
-        return float(-2.0 * self.score(X) * n + self._n_parameters() * np.log(n))
+        ll = self.score_samples(X)
+        n = ll.shape[0]
+        return float(-2.0 * float(ll.sum()) + self._n_parameters() * np.log(n))
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2p``."""
-        X = check_X(self, X, reset=False)
-        return float(-2.0 * self.score(X) * X.shape[0] + 2 * self._n_parameters())
+        ll = self.score_samples(X)
+        return float(-2.0 * float(ll.sum()) + 2 * self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture.

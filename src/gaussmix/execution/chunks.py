@@ -1,14 +1,15 @@
-"""In-memory execution: row chunks of an array, reduced by summation.
+"""Row chunks of an array, reduced by summation: the seam every fit goes through.
 
 Every fit streams its data through :func:`map_blocks_sum`, so temporaries are
 bounded by ``chunk_size x n_components`` (and ``chunk_size x n_features``)
-whatever the number of rows.
+whatever the number of rows. When ``X`` is a :class:`~gaussmix.execution.BlockSource`
+(a file or a Dask array) the source produces and sums the blocks instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -40,18 +41,43 @@ def iter_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
 
 
 def map_blocks_sum(
-    X: np.ndarray,
-    w: np.ndarray,
+    X: Any,
+    w: np.ndarray | None,
     chunk_size: int,
     fn: Callable[[np.ndarray, np.ndarray], T],
 ) -> T:
     """Sum ``fn(X[rows], w[rows])`` over row chunks.
 
-    ``fn`` must return something that supports ``+`` (statistics do).
+    ``fn`` must return something that supports ``+`` (statistics do). ``X``
+    may also be a block source (anything with a ``map_sum`` method: files,
+    Dask arrays), which then carries its own weights (``w`` is ignored).
     """
+    if hasattr(X, "map_sum"):
+        return X.map_sum(fn, chunk_size)  # type: ignore[no-any-return]
+    assert w is not None
     total: T | None = None
     for sl in iter_slices(X.shape[0], chunk_size):
         part = fn(X[sl], w[sl])
         total = part if total is None else total + part  # type: ignore[operator]
     assert total is not None, "no rows"
     return total
+
+
+def map_rows(
+    X: Any, fn: Callable[[np.ndarray], np.ndarray], chunk_size: int, width: int | None,
+    dtype: Any,
+) -> Any:
+    """``fn`` of every row chunk, stacked: shape (n_rows,) or (n_rows, width).
+
+    An array gives an array; a block source gives what its ``map_rows``
+    gives (an array for files, a lazy Dask array for Dask).
+    """
+    if hasattr(X, "map_rows"):
+        if hasattr(X, "persist"):  # Dask: lazy, one task per block
+            return X.map_rows(fn, chunk_size, width=width, dtype=dtype)
+        return X.map_rows(fn, chunk_size)
+    shape = (X.shape[0],) if width is None else (X.shape[0], width)
+    out = np.empty(shape, dtype=dtype)
+    for sl in iter_slices(X.shape[0], chunk_size):
+        out[sl] = fn(X[sl])
+    return out
