@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import check_predict_input, prepare_fit_input
-from ._validation import check_sample_weight
+from ._validation import check_n_components, check_sample_weight, check_X
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, run_em
 from .estep import GMMParams, rows_label, rows_log_density, rows_resp
@@ -30,6 +30,7 @@ from .execution.summary import DataSummary
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
 from .init_streaming import initial_stats_streaming
 from .mstep import mstep
+from .online import OnlineState, stepwise_update
 
 logger = logging.getLogger("gaussmix")
 
@@ -102,6 +103,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
         temporary near 4 MiB. Results do not depend on it beyond round-off.
+    learning_decay : float, default=0.6
+        ``α`` in (0.5, 1] of the step sizes ``η_t = (t + t0)^(-α)`` of
+        :meth:`partial_fit` (stepwise EM); smaller forgets old batches faster.
+    learning_offset : float, default=2.0
+        ``t0 >= 0`` of those step sizes; larger damps the early steps.
 
     Attributes
     ----------
@@ -156,6 +162,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "equal_weights": ["boolean"],
         "stopping": [StrOptions(set(STOPPING_RULES))],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
@@ -180,6 +188,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         equal_weights: bool = False,
         stopping: str = "absolute",
         chunk_size: int | None = None,
+        learning_decay: float = 0.6,
+        learning_offset: float = 2.0,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -200,6 +210,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.equal_weights = equal_weights
         self.stopping = stopping
         self.chunk_size = chunk_size
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -255,6 +267,80 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.history
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+        """Update the mixture with one mini-batch by stepwise EM.
+
+        The first call initialises the parameters from the batch (as
+        :meth:`fit` would, by ``init_params`` or the ``*_init`` arguments)
+        and takes its statistics outright; each later call blends the
+        batch's normalised E-step statistics into the running ones with step
+        ``η_t = (t + learning_offset)^(-learning_decay)`` and runs the
+        M-step (see :mod:`gaussmix.online`). After :meth:`fit`, the first
+        call continues from the fitted parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+            The first batch needs at least ``n_components`` rows.
+        y : ignored
+        sample_weight : array-like of shape (n_batch,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+            ``n_iter_`` counts batches; ``lower_bound_`` is the last batch's
+            mean log-likelihood under the parameters before its update;
+            ``lower_bounds_`` holds that figure for the last 1,000 batches.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gaussmix import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> gm = GaussianMixture(n_components=2, random_state=0)
+        >>> for _ in range(20):
+        ...     batch = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(6, 1, (50, 2))])
+        ...     gm = gm.partial_fit(batch)
+        >>> np.sort(gm.means_[:, 0]).round(0)
+        array([0., 6.])
+        """
+        state: OnlineState | None = getattr(self, "_online_state", None)
+        fitted = hasattr(self, "means_")
+        if state is not None and getattr(self, "_online_means", None) is not self.means_:
+            state = None  # refitted (or parameters set) since the last step
+        if not fitted:
+            self._validate_params()
+            X = check_X(self, X, reset=True, min_samples=2)
+            w = check_sample_weight(sample_weight, X)
+            check_n_components(self.n_components, X)
+            model = get_model(self.covariance_type)
+            chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+            shift = _weighted_mean(X, w, chunk)
+            rng = check_random_state(self.random_state)
+            params = self._initial_params(X, w, model, rng, shift, chunk)
+            self.lower_bounds_ = []
+        else:
+            X = check_X(self, X, reset=False)
+            w = check_sample_weight(sample_weight, X)
+            model = get_model(self.covariance_model_)
+            chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+            shift = state.shift if state is not None else _weighted_mean(X, w, chunk)
+            params = self._get_params()
+            if state is None:
+                self.lower_bounds_ = []
+        state, params, objective = stepwise_update(
+            state, X, w, params, model, shift=shift, assignment=self.assignment,
+            reg_covar=self.reg_covar, equal_weights=self.equal_weights,
+            decay=self.learning_decay, offset=self.learning_offset, chunk_size=chunk,
+        )
+        self._set_params(params, model)
+        self._online_state, self._online_means = state, self.means_
+        self.n_iter_ = state.n_steps
+        self.converged_ = False
+        self.lower_bound_ = float(objective)
+        self.lower_bounds_ = [*self.lower_bounds_[-999:], float(objective)]
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
