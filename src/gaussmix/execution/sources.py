@@ -32,6 +32,33 @@ def _as_float_block(X: np.ndarray) -> np.ndarray:
     return X.astype(np.float64)
 
 
+def _rebatch(blocks: Iterator[Block], chunk_size: int) -> Iterator[Block]:
+    """Blocks of exactly ``chunk_size`` rows (the last may be shorter).
+
+    Readers return batches of their own sizes (Parquet row groups); cutting
+    them to the chunk size makes every source sum its blocks in the same
+    order as the in-memory path, so results agree bit for bit.
+    """
+    xs: list[np.ndarray] = []
+    ws: list[np.ndarray | None] = []
+    held = 0
+    for X, w in blocks:
+        if not xs and X.shape[0] == chunk_size:
+            yield X, w
+            continue
+        xs.append(X)
+        ws.append(w)
+        held += X.shape[0]
+        while held >= chunk_size:
+            Xa = np.concatenate(xs)
+            wa = None if ws[0] is None else np.concatenate(ws)  # type: ignore[arg-type]
+            yield Xa[:chunk_size], None if wa is None else wa[:chunk_size]
+            xs, ws = [Xa[chunk_size:]], [None if wa is None else wa[chunk_size:]]
+            held -= chunk_size
+    if held:
+        yield np.concatenate(xs), None if ws[0] is None else np.concatenate(ws)  # type: ignore[arg-type]
+
+
 class BlockSource(ABC):
     """Rows of a data set read in blocks; one :meth:`map_sum` is one pass.
 
@@ -81,7 +108,7 @@ class BlockSource(ABC):
         """
         sw = self.sample_weight
         offset = 0
-        for X, wcol in self._read(chunk_size):
+        for X, wcol in _rebatch(self._read(chunk_size), chunk_size):
             X = _as_float_block(X)
             if X.ndim != 2 or X.shape[1] != self.n_features:
                 raise ValueError(
@@ -406,9 +433,10 @@ class CSVSource(BlockSource):
         import pandas as pd
 
         wanted = self.columns + ([self.weight_column] if self.weight_column else [])
+        # pandas >= 3 parses floats exactly by default and deprecates the option.
+        exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
         reader = pd.read_csv(
-            self.path, sep=self.delimiter, usecols=wanted, chunksize=chunk_size,
-            float_precision="round_trip",
+            self.path, sep=self.delimiter, usecols=wanted, chunksize=chunk_size, **exact
         )
         offset = 0
         with reader:
