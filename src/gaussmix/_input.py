@@ -15,6 +15,7 @@ import numpy as np
 
 from ._validation import check_n_components, check_sample_weight, check_X
 from .execution import as_source, is_block_input, iter_slices, resolve_chunk_size
+from .execution.chunks import weighted_mean_variance
 from .execution.summary import DataSummary, summarize
 
 
@@ -48,10 +49,11 @@ class FitInput(NamedTuple):
         return self.summary is None
 
     def mean_variance(self) -> float:
-        """Mean per-feature variance of the data (k-means' tolerance scale)."""
+        """Mean over features of the weighted variance (k-means' tolerance scale)."""
         if self.summary is not None:
             return self.summary.mean_variance
-        return float(np.mean(np.var(self.X, axis=0)))
+        assert self.w is not None
+        return weighted_mean_variance(self.X, self.w, self.shift, self.chunk_size)
 
 
 def weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:

@@ -189,7 +189,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Minus the (weighted) inertia of ``X`` against the fitted centres."""
-        labels, d2 = self._assign(X)
+        _, d2 = self._assign(X)
         w = check_sample_weight(sample_weight, d2[:, None])
         return -float(w @ d2)
 

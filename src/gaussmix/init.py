@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .covariance import CovarianceModel
-from .execution import iter_slices
+from .execution import iter_slices, weighted_mean_variance
 from .kmeans import kmeans_plusplus, lloyd, nearest_center
 from .stats import SuffStats, compute_stats, stats_from_labels
 
@@ -81,7 +81,7 @@ def initial_stats(
         return stats_from_resp(X, w, draw, kind, shift, chunk_size)
     if method == "kmeans":
         centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)
-        tol = float(np.mean(np.var(X, axis=0))) * 1e-4
+        tol = weighted_mean_variance(X, w, shift, chunk_size) * 1e-4
         res = lloyd(X, w, centers, max_iter=300, tol=tol, shift=shift, chunk_size=chunk_size)
         assert res.labels is not None
         labels = res.labels

@@ -54,11 +54,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : str, default="full"
+    covariance_type : str or CovarianceModel, default="full"
         ``"full"`` (= ``"VVV"``), ``"tied"`` (= ``"EEE"``), ``"diag"``
         (= ``"VVI"``), ``"spherical"`` (= ``"VII"``) or ``"EII"`` (one
         spherical covariance shared by all components: the model k-means
-        assumes).
+        assumes), or any code in :data:`gaussmix.MODELS`. A
+        :class:`~gaussmix.covariance.CovarianceModel` instance (such as
+        ``FixedSphericalVariance(0.1)``) is used as it is.
     tol : float, default=1e-3
         Convergence threshold on the change of the objective (see ``stopping``).
     reg_covar : float, default=1e-6
@@ -144,7 +146,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     _parameter_constraints: dict[str, list[Any]] = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES))],
+        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES)), CovarianceModel],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -413,13 +415,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.precisions_ = model.layout.precisions(params.precisions_cholesky)
         self.covariance_model_ = model.code
 
+    def _fitted_model(self) -> CovarianceModel:
+        check_is_fitted(self, "means_")
+        if isinstance(self.covariance_type, CovarianceModel):
+            return self.covariance_type
+        return get_model(self.covariance_model_)
+
     def _get_params(self) -> GMMParams:
         return GMMParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
     def _fitted(self, X: Any) -> tuple[Any, GMMParams, CovarianceModel, np.ndarray, int]:
         check_is_fitted(self, "means_")
         X = check_predict_input(self, X)
-        model = get_model(self.covariance_model_)
+        model = self._fitted_model()
         params = self._get_params()
         shift = self.weights_ @ self.means_
         chunk = resolve_chunk_size(self.chunk_size, self.n_components, self.n_features_in_)
@@ -478,7 +486,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         """Free parameters: covariances (from the model), means, weights."""
         check_is_fitted(self, "means_")
         k, d = self.means_.shape
-        model = get_model(self.covariance_model_)
+        model = self._fitted_model()
         n_weights = 0 if self.equal_weights else k - 1
         return int(model.n_cov_parameters(k, d) + k * d + n_weights)
 
@@ -515,7 +523,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         k, d = self.means_.shape
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        layout = get_model(self.covariance_model_).layout
+        layout = self._fitted_model().layout
         chol = layout.covariance_cholesky(self.covariances_, k, d)
         X = np.vstack([
             self.means_[j] + rng.standard_normal((c, d)) @ chol[j].T
@@ -551,7 +559,9 @@ def _check_resp_init(a: Any, n: int, k: int) -> np.ndarray:
                 raise ValueError("resp_init of shape (n_samples,) must hold integer labels")
             arr = arr.astype(np.intp)
         if arr.min() < 0 or arr.max() >= k:
-            raise ValueError(f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]")
+            raise ValueError(
+                f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]"
+            )
         return arr.astype(np.intp)
     resp = _check_array_shape(arr, (n, k), "resp_init")
     if np.any(resp < 0):

@@ -108,21 +108,22 @@ class FullLayout(Layout):
         return np.matmul(prec_chol, np.swapaxes(prec_chol, 1, 2))
 
     def from_precisions(self, precisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        covs = np.stack([np.linalg.inv(p) for p in precisions])
         chols = []
         for i, p in enumerate(precisions):
             try:
                 chols.append(linalg.cholesky(p, lower=True))
             except linalg.LinAlgError:
-                raise SingularCovarianceError(i, f"precisions_init[{i}] is not positive definite") from None
-        return covs, np.stack(chols)
+                raise SingularCovarianceError(
+                    i, f"precisions_init[{i}] is not positive definite"
+                ) from None
+        return np.stack([np.linalg.inv(p) for p in precisions]), np.stack(chols)
 
     def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
         return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
 
     def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], means.shape[0]))
-        for k, (mu, U) in enumerate(zip(means, prec_chol)):
+        for k, (mu, U) in enumerate(zip(means, prec_chol, strict=False)):
             y = X @ U
             y -= mu @ U
             out[:, k] = np.einsum("ij,ij->i", y, y)

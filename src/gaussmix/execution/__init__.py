@@ -12,6 +12,7 @@ from .chunks import (
     map_blocks_sum,
     map_rows,
     resolve_chunk_size,
+    weighted_mean_variance,
 )
 from .sources import (
     ArraySource,
@@ -36,4 +37,5 @@ __all__ = [
     "map_blocks_sum",
     "map_rows",
     "resolve_chunk_size",
+    "weighted_mean_variance",
 ]

@@ -29,7 +29,8 @@ def resolve_chunk_size(chunk_size: int | None, n_components: int, n_features: in
     """Validate a user chunk size or pick the default."""
     if chunk_size is None:
         return default_chunk_size(n_components, n_features)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+    ok = isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool)
+    if not ok or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     return int(chunk_size)
 
@@ -81,3 +82,17 @@ def map_rows(
     for sl in iter_slices(X.shape[0], chunk_size):
         out[sl] = fn(X[sl])
     return out
+
+
+def weighted_mean_variance(
+    X: np.ndarray, w: np.ndarray, shift: np.ndarray, chunk_size: int
+) -> float:
+    """Mean over features of the weighted variance about ``shift`` (the weighted mean).
+
+    Scales k-means' tolerance; weighted so that integer weights act as repeats.
+    """
+    total = 0.0
+    for sl in iter_slices(X.shape[0], chunk_size):
+        Xc = np.asarray(X[sl], dtype=np.float64) - shift
+        total += float(w[sl] @ np.einsum("ij,ij->i", Xc, Xc))
+    return total / (float(w.sum()) * X.shape[1])

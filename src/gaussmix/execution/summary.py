@@ -72,7 +72,8 @@ class DataSummary(NamedTuple):
     weighted_sum : ndarray of shape (n_features,)
         ``Σ w x``.
     mean, m2 : ndarray of shape (n_features,)
-        Unweighted mean and sum of squared deviations (merged by Chan et al.'s rule).
+        Weighted mean and weighted sum of squared deviations from it, merged
+        by Chan et al.'s rule (stable in one pass).
     first_bad : tuple of (row, column, kind) or None
         First non-finite value.
     n_bad : int
@@ -93,16 +94,17 @@ class DataSummary(NamedTuple):
     def __add__(self, other: object) -> DataSummary:  # type: ignore[override]
         if not isinstance(other, DataSummary):
             return NotImplemented
-        na, nb = self.n_rows, other.n_rows
-        n = na + nb
+        wa, wb = self.weight_sum, other.weight_sum
+        wt = wa + wb
         delta = other.mean - self.mean
+        frac = wb / wt if wt > 0 else 0.0
         bads = [b for b in (self.first_bad, other.first_bad) if b is not None]
         return DataSummary(
-            n,
-            self.weight_sum + other.weight_sum,
+            self.n_rows + other.n_rows,
+            wt,
             self.weighted_sum + other.weighted_sum,
-            self.mean + delta * (nb / n),
-            self.m2 + other.m2 + delta * delta * (na * nb / n),
+            self.mean + delta * frac,
+            self.m2 + other.m2 + delta * delta * (wa * frac),
             min(bads) if bads else None,
             self.n_bad + other.n_bad,
             min(self.min_weight, other.min_weight),
@@ -116,8 +118,8 @@ class DataSummary(NamedTuple):
 
     @property
     def mean_variance(self) -> float:
-        """Mean over features of the (unweighted, population) variance."""
-        return float(np.mean(self.m2 / self.n_rows))
+        """Mean over features of the weighted variance (integer weights act as repeats)."""
+        return float(np.mean(self.m2) / self.weight_sum)
 
 
 def summarize_block(
@@ -138,14 +140,15 @@ def summarize_block(
         raise ValueError(
             f"sample_weight contains NaN or inf (first at row {offset + int(np.argmax(bad_w))})"
         )
-    mean = Xf.mean(axis=0)
+    wsum = float(w.sum())
+    wx = w @ Xf
+    mean = wx / wsum if wsum > 0 else np.zeros(Xf.shape[1])
     dev = Xf - mean
     with np.errstate(divide="ignore"):
         keys = np.log(row_uniforms(seed, offset, m)) / w
     sample = _top(sample_size, keys, np.arange(offset, offset + m), Xf)
     return DataSummary(
-        m, float(w.sum()), w @ Xf, mean, np.einsum("ij,ij->j", dev, dev), first_bad, n_bad,
-        float(w.min()), sample,
+        m, wsum, wx, mean, w @ (dev * dev), first_bad, n_bad, float(w.min()), sample,
     )
 
 
