@@ -22,7 +22,7 @@ from ._validation import check_n_components, check_sample_weight, check_X
 from .cluster import KMeans
 from .execution import resolve_chunk_size
 from .init_streaming import sample_rows
-from .kmeans import assign_labels, kmeans_plusplus, lloyd, lloyd_block
+from .kmeans import kmeans_plusplus, lloyd, lloyd_block
 
 
 class MiniBatchState(NamedTuple):
@@ -69,7 +69,8 @@ class MiniBatchKMeans(KMeans):
     n_clusters : int, default=8
     init : {"k-means++", "random"} or array-like of shape (n_clusters, n_features)
         Seeds are chosen on ``init_size`` random rows (on the one-pass
-        sample for a file or Dask array).
+        sample for a file or Dask array) and refined there by Lloyd's
+        algorithm; the best of ``n_init`` such runs starts the mini-batches.
     max_iter : int, default=100
         Passes over the data at most.
     batch_size : int, default=1024
@@ -82,7 +83,7 @@ class MiniBatchKMeans(KMeans):
     init_size : int or None, default=None
         Rows for seeding (default ``3 * batch_size``, at least ``3 * n_clusters``).
     n_init : int, default=3
-        Seedings tried on the init rows; the lowest inertia there is kept.
+        k-means runs on the init rows; the lowest inertia there is kept.
     reassignment_ratio : float, default=0.01
     random_state : int, RandomState instance or None, default=None
     chunk_size : int or None, default=None
@@ -157,7 +158,7 @@ class MiniBatchKMeans(KMeans):
     # -------------------------------------------------------------- seeding
     def _seed(self, rows: np.ndarray, rng: np.random.RandomState, shift: np.ndarray,
               chunk: int) -> np.ndarray:
-        """Shifted starting centres: the best of ``n_init`` seedings on ``rows``."""
+        """Shifted starting centres: the best of ``n_init`` k-means runs on ``rows``."""
         k, d = self.n_clusters, rows.shape[1]
         if not isinstance(self.init, str):
             c = np.asarray(self.init, dtype=np.float64)
@@ -165,13 +166,17 @@ class MiniBatchKMeans(KMeans):
                 raise ValueError(f"init array must be finite with shape {(k, d)}, got {c.shape}")
             return c - shift
         ones = np.ones(rows.shape[0])
+        tol = 1e-4 * float(np.mean(np.var(rows, axis=0)))
         best, best_inertia = None, np.inf
         for _ in range(self.n_init):
             if self.init == "k-means++":
                 c = kmeans_plusplus(rows, ones, k, rng, shift, chunk)
             else:
                 c = rows[rng.choice(rows.shape[0], size=k, replace=False)]
-            inertia = float(assign_labels(rows, c, shift, chunk)[1].sum())
+            # Lloyd on the init rows: cheap, and it settles which seeding is best
+            # before mini-batches (which cannot move a centre across the data) start.
+            res = lloyd(rows, ones, c, max_iter=100, tol=tol, shift=shift, chunk_size=chunk)
+            c, inertia = res.centers, res.inertia
             if inertia < best_inertia:
                 best, best_inertia = c, inertia
         assert best is not None
