@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from gaussmix import GaussianMixture, KMeans, MiniBatchKMeans
 from gaussmix.estep import estep_soft
@@ -185,3 +186,14 @@ def test_minibatch_from_a_file(w4, tmp_path):
     mb = MiniBatchKMeans(8, batch_size=2048, random_state=0, max_iter=5).fit(tmp_path / "w4.npy")
     assert mb.inertia_ <= 1.05 * lloyd.inertia_
     assert mb.labels_.shape == (X.shape[0],)
+
+
+@parametrize_with_checks(
+    [MiniBatchKMeans(n_clusters=3, random_state=0, batch_size=32)],
+    expected_failed_checks=lambda est: {
+        "check_sample_weight_equivalence_on_dense_data":
+            "random mini-batches and seeds differ between weighted and repeated rows",
+    },
+)
+def test_minibatch_sklearn_compatible(estimator, check):
+    check(estimator)
