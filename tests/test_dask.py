@@ -122,15 +122,41 @@ def test_predictions_are_lazy_dask_arrays(client, X):
     assert g.score(Xd) == pytest.approx(g.score(X), rel=1e-12)
 
 
-def test_default_start_same_as_files_and_good(client, X, tmp_path):
-    """The seeding sample is keyed by row index: Dask and .npy fits start alike."""
-    np.save(tmp_path / "X.npy", X)
-    kw = dict(random_state=3, tol=1e-8, chunk_size=128)
-    a = GaussianMixture(3, **kw).fit(da.from_array(X, chunks=(128, 3)))
-    b = GaussianMixture(3, **kw).fit(tmp_path / "X.npy")
-    assert_same_fit(a, b, rtol=1e-8)
+def test_kmeans_parallel_seeding_runs_on_the_cluster(client, X):
+    """k-means|| keys its draws by row index, so on Dask blocks it picks the same
+    candidates as on an in-memory source; the default fit from it is good."""
+    from gaussmix.execution import ArraySource
+    from gaussmix.execution.dask_source import DaskSource
+    from gaussmix.execution.summary import summarize
+    from gaussmix.init_streaming import kmeans_parallel
+
+    dsrc = DaskSource(da.from_array(X, chunks=(128, 3))).persist()
+    s_dask = summarize(dsrc, 128, sample_size=500, seed=0)
+    s_mem = summarize(ArraySource(X), 97, sample_size=500, seed=0)
+    np.testing.assert_array_equal(s_dask.sample.index, s_mem.sample.index)
+    c_dask = kmeans_parallel(dsrc, s_dask.sample, 3, np.random.RandomState(0), s_dask.shift, 128)
+    c_mem = kmeans_parallel(ArraySource(X), s_mem.sample, 3, np.random.RandomState(0),
+                            s_mem.shift, 97)
+    np.testing.assert_allclose(c_dask, c_mem, rtol=1e-10)
+
+    Xd = da.from_array(X, chunks=(128, 3))
     ref = GaussianMixture(3, random_state=0, n_init=3, tol=1e-8).fit(X)
-    assert a.score(X) == pytest.approx(ref.score(X), rel=1e-6)
+    got = GaussianMixture(3, random_state=0, tol=1e-8).fit(Xd)
+    assert got.score(X) == pytest.approx(ref.score(X), rel=1e-6)
+    km_ref = KMeans(3, random_state=0, n_init=3).fit(X)
+    km = KMeans(3, random_state=0).fit(Xd)
+    assert km.inertia_ <= 1.01 * km_ref.inertia_
+
+
+def test_kmeans_parallel_pass_count(client, X, monkeypatch):
+    import dask
+
+    calls = []
+    real = dask.compute
+    monkeypatch.setattr(dask, "compute", lambda *a, **k: calls.append(1) or real(*a, **k))
+    GaussianMixture(3, random_state=0, max_iter=2, tol=0.0).fit(da.from_array(X, chunks=100))
+    # summary + 5 k-means|| rounds + candidate weights + starting statistics + 2 EM iterations
+    assert len(calls) == 1 + 5 + 1 + 1 + 2
 
 
 def test_kmeans_on_dask(client, X):

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._input import check_predict_input, prepare_fit_input
 from ._validation import check_sample_weight, check_X
 from .execution import is_block_input, iter_slices, map_rows, resolve_chunk_size
-from .init_streaming import sample_rows, seeds_from_sample
+from .init_streaming import seeds_for_source
 from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
 from .mixture import GaussianMixture
 
@@ -127,8 +127,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         for _ in range(1 if given else self.n_init):
             if given:
                 c0 = centers0
-            elif data.summary is not None:  # block source: seeds from the one-pass sample
-                c0 = seeds_from_sample(self.init, sample_rows(data.summary.sample), k, rng, chunk)
+            elif data.summary is not None:  # block source: sample or k-means|| seeds
+                c0 = seeds_for_source(self.init, X, data.summary.sample, k, rng, shift, chunk)
             elif self.init == "k-means++":
                 c0 = kmeans_plusplus(X, w, k, rng, shift, chunk)
             else:

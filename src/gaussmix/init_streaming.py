@@ -6,6 +6,13 @@ row sample drawn during the summary pass (:mod:`gaussmix.execution.summary`);
 one more pass then assigns every row to its nearest seed and reduces the
 partition to statistics. ``random`` draws responsibilities per block from a
 generator keyed by the block's first row.
+
+A distributed source (Dask) seeds by k-means|| (Bahmani et al. 2012)
+instead, on the cluster: a few passes each add ``ℓ = 2k`` rows drawn with
+probability proportional to ``w · D(x)²`` (here exactly ``ℓ`` rows, without
+replacement, by Efraimidis-Spirakis keys), one pass weighs every candidate
+by the weight of the rows nearest to it, and weighted k-means++ and Lloyd
+on the few candidates give the ``k`` seeds.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import numpy as np
 
 from .covariance import CovarianceModel
 from .execution import map_blocks_sum
-from .execution.summary import RowSample
+from .execution.summary import RowSample, row_uniforms, top_keyed
 from .kmeans import kmeans_plusplus, lloyd, nearest_center
 from .stats import SuffStats, compute_stats, stats_from_labels
 
@@ -43,6 +50,88 @@ def seeds_from_sample(
         centers = lloyd(rows, ones, centers, max_iter=300, tol=tol, shift=shift,
                         chunk_size=chunk_size).centers
     return centers
+
+
+class _Candidates:
+    """Sum of ``w · D²`` and the ``size`` rows with the largest keys ``log(u) / (w D²)``."""
+
+    def __init__(self, phi: float, sample: RowSample) -> None:
+        self.phi, self.sample = phi, sample
+
+    def __add__(self, other: _Candidates) -> _Candidates:
+        return _Candidates(self.phi + other.phi, self.sample + other.sample)
+
+
+def _candidates_block(
+    offset: int, X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray, shift: np.ndarray,
+    size: int, seed: int,
+) -> _Candidates:
+    Xc = np.asarray(X, dtype=np.float64) - shift
+    d2 = nearest_center(Xc, centers_c)[1]
+    wd2 = w * d2
+    with np.errstate(divide="ignore"):
+        keys = np.log(row_uniforms(seed, offset, X.shape[0])) / wd2
+    idx = np.arange(offset, offset + X.shape[0])
+    return _Candidates(float(wd2.sum()), top_keyed(size, keys, idx, Xc))
+
+
+def _nearest_weight(
+    X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray, shift: np.ndarray
+) -> np.ndarray:
+    labels = nearest_center(np.asarray(X, dtype=np.float64) - shift, centers_c)[0]
+    return np.bincount(labels, weights=w, minlength=centers_c.shape[0])
+
+
+def kmeans_parallel(
+    source: Any, sample: RowSample, n_clusters: int, rng: np.random.RandomState,
+    shift: np.ndarray, chunk_size: int, *, rounds: int = 5, oversampling: float = 2.0,
+    refine: bool = True,
+) -> np.ndarray:
+    """k-means|| seeds over a block source: ``rounds + 1`` passes; centres in data units.
+
+    The first centre is the sample's top-keyed row (a weighted random row).
+    ``refine`` runs Lloyd on the weighted candidates after k-means++.
+    """
+    first = sample.rows[int(np.argmax(sample.keys))]
+    cands = [first - shift]
+    size = max(1, int(round(oversampling * n_clusters)))
+    seed = int(rng.randint(2**31 - 1))
+    for r in range(rounds):
+        fn = partial(_candidates_block, centers_c=np.vstack(cands), shift=shift, size=size,
+                     seed=seed + r)
+        part = source.map_sum_indexed(fn, chunk_size)
+        new = part.sample.rows[np.isfinite(part.sample.keys)]
+        if part.phi <= 0 or new.shape[0] == 0:
+            break
+        cands.extend(new)
+    C = np.vstack(cands)
+    weights = map_blocks_sum(source, None, chunk_size,
+                             partial(_nearest_weight, centers_c=C, shift=shift))
+    keep = weights > 0
+    C, weights = C[keep], weights[keep]
+    if C.shape[0] <= n_clusters:  # fewer distinct candidates than clusters
+        extra = sample_rows(sample)[rng.choice(sample.rows.shape[0], n_clusters - C.shape[0])]
+        return np.vstack([C + shift, extra])
+    zero = np.zeros(C.shape[1])
+    centers = kmeans_plusplus(C, weights, n_clusters, rng, zero, chunk_size)
+    if refine:
+        tol = 1e-4 * float(weights @ np.sum((C - weights @ C / weights.sum()) ** 2, axis=1)
+                           / (weights.sum() * C.shape[1]))
+        centers = lloyd(C, weights, centers, max_iter=300, tol=tol, shift=zero,
+                        chunk_size=chunk_size).centers
+    return centers + shift
+
+
+def seeds_for_source(
+    method: str, source: Any, sample: RowSample, n_clusters: int,
+    rng: np.random.RandomState, shift: np.ndarray, chunk_size: int,
+) -> np.ndarray:
+    """Seeds for a block source: k-means|| on a distributed one (for ``kmeans`` and
+    ``k-means++``), else from the one-pass sample."""
+    if getattr(source, "distributed", False) and method in ("kmeans", "k-means++"):
+        return kmeans_parallel(source, sample, n_clusters, rng, shift, chunk_size,
+                               refine=method == "kmeans")
+    return seeds_from_sample(method, sample_rows(sample), n_clusters, rng, chunk_size)
 
 
 def _nearest_stats(
@@ -83,6 +172,6 @@ def initial_stats_streaming(
         seed = int(rng.randint(2**31 - 1))
         fn = partial(_random_stats, seed=seed, n_components=n_components, shift=shift, kind=kind)
         return source.map_sum_indexed(fn, chunk_size)  # type: ignore[no-any-return]
-    centers = seeds_from_sample(method, sample_rows(sample), n_components, rng, chunk_size)
+    centers = seeds_for_source(method, source, sample, n_components, rng, shift, chunk_size)
     fn2 = partial(_nearest_stats, centers_c=centers - shift, shift=shift, kind=kind)
     return map_blocks_sum(source, None, chunk_size, fn2)

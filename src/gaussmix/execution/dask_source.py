@@ -71,6 +71,9 @@ class DaskSource(BlockSource):
     array([12., 16.])
     """
 
+    #: Seeds by k-means|| on the cluster rather than from the driver's sample.
+    distributed = True
+
     def __init__(self, X: Any, sample_weight: Any = None, split_every: int = 8) -> None:
         import dask.array as da
 

@@ -50,10 +50,11 @@ class RowSample(NamedTuple):
         keys = np.concatenate([self.keys, other.keys])
         index = np.concatenate([self.index, other.index])
         rows = np.concatenate([self.rows, other.rows])
-        return _top(self.size, keys, index, rows)
+        return top_keyed(self.size, keys, index, rows)
 
 
-def _top(size: int, keys: np.ndarray, index: np.ndarray, rows: np.ndarray) -> RowSample:
+def top_keyed(size: int, keys: np.ndarray, index: np.ndarray, rows: np.ndarray) -> RowSample:
+    """The ``size`` rows with the largest keys, in row order."""
     if keys.shape[0] > size:
         # Largest keys first, ties by row index: independent of merge order.
         keep = np.lexsort((index, -keys))[:size]
@@ -146,7 +147,7 @@ def summarize_block(
     dev = Xf - mean
     with np.errstate(divide="ignore"):
         keys = np.log(row_uniforms(seed, offset, m)) / w
-    sample = _top(sample_size, keys, np.arange(offset, offset + m), Xf)
+    sample = top_keyed(sample_size, keys, np.arange(offset, offset + m), Xf)
     return DataSummary(
         m, wsum, wx, mean, w @ (dev * dev), first_bad, n_bad, float(w.min()), sample,
     )
