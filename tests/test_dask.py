@@ -148,6 +148,7 @@ def test_kmeans_parallel_seeding_runs_on_the_cluster(client, X):
     assert km.inertia_ <= 1.01 * km_ref.inertia_
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_kmeans_parallel_pass_count(client, X, monkeypatch):
     import dask
 
