@@ -35,6 +35,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class IterationClock(logging.Handler):
             self.stamps.append(time.perf_counter())
 
 
-def timed_fit(make: object, X: object, sample_weight: object = None) -> tuple[object, float, list[float]]:
+def timed_fit(make: Any, X: Any) -> tuple[Any, float, list[float]]:
     """Fit and return (estimator, total seconds, per-iteration seconds after the first)."""
     clock = IterationClock()
     logger = logging.getLogger("gaussmix")
@@ -100,7 +101,7 @@ def timed_fit(make: object, X: object, sample_weight: object = None) -> tuple[ob
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = make().fit(X)  # type: ignore[operator]
+            est = make().fit(X)
         total = time.perf_counter() - t0
     finally:
         logger.removeHandler(clock)
@@ -188,7 +189,8 @@ starting statistics).
 | --- | ---: | ---: | ---: | ---: |
 | gaussmix, out of core (`.fit(path)`) | {n:,} | {s_ooc:.2f} | {s_ooc / m:.3f} | {t_ooc:.1f} |
 | gaussmix, in memory (subset) | {args.subset:,} | {s_mem:.2f} | {s_mem / ms:.3f} | {t_mem:.1f} |
-| scikit-learn, in memory (subset, same start) | {args.subset:,} | {s_sk:.2f} | {s_sk / ms:.3f} | {t_sk:.1f} |
+| scikit-learn, in memory (subset, same start) | {args.subset:,} |\
+ {s_sk:.2f} | {s_sk / ms:.3f} | {t_sk:.1f} |
 
 Peak resident memory of the process after the out-of-core fit: **{rss_ooc:.0f} MiB**
 (before it, after generating the file: {rss_before:.0f} MiB; budget 600 MiB; the data is

@@ -103,7 +103,8 @@ def test_weights_and_dataframe(client, X):
     init = start_params(X, 3, "VVV")
     ref = GaussianMixture(3, tol=1e-8, max_iter=20, **init).fit(X, sample_weight=w)
     Xd = da.from_array(X, chunks=(150, 3))
-    got = GaussianMixture(3, tol=1e-8, max_iter=20, **init).fit(Xd, sample_weight=da.from_array(w, 150))
+    wd = da.from_array(w, 150)
+    got = GaussianMixture(3, tol=1e-8, max_iter=20, **init).fit(Xd, sample_weight=wd)
     assert_same_fit(got, ref)
     got_np_w = GaussianMixture(3, tol=1e-8, max_iter=20, **init).fit(Xd, sample_weight=w)
     assert_same_fit(got_np_w, ref)
@@ -133,7 +134,7 @@ def test_kmeans_parallel_seeding_runs_on_the_cluster(client, X):
     dsrc = DaskSource(da.from_array(X, chunks=(128, 3))).persist()
     s_dask = summarize(dsrc, 128, sample_size=500, seed=0)
     s_mem = summarize(ArraySource(X), 97, sample_size=500, seed=0)
-    np.testing.assert_array_equal(s_dask.sample.index, s_mem.sample.index)
+    np.testing.assert_array_equal(s_dask.sample.row_ids, s_mem.sample.row_ids)
     c_dask = kmeans_parallel(dsrc, s_dask.sample, 3, np.random.RandomState(0), s_dask.shift, 128)
     c_mem = kmeans_parallel(ArraySource(X), s_mem.sample, 3, np.random.RandomState(0),
                             s_mem.shift, 97)

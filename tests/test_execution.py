@@ -211,8 +211,8 @@ def test_summary_does_not_depend_on_blocks(chunk, seed):
     np.testing.assert_allclose(parts.shift, (w @ X) / w.sum(), rtol=1e-12)
     var = (w @ (X - parts.shift) ** 2) / w.sum()
     np.testing.assert_allclose(parts.m2 / w.sum(), var, rtol=1e-10)
-    np.testing.assert_array_equal(parts.sample.index, whole.sample.index)
-    np.testing.assert_array_equal(parts.sample.rows, X[whole.sample.index])
+    np.testing.assert_array_equal(parts.sample.row_ids, whole.sample.row_ids)
+    np.testing.assert_array_equal(parts.sample.rows, X[whole.sample.row_ids])
     assert parts.n_rows == 67
 
 
@@ -228,7 +228,7 @@ def test_weighted_sample_prefers_heavy_rows():
     X = np.arange(2000.0)[:, None]
     w = np.where(np.arange(2000) < 1000, 1.0, 9.0)
     s = summarize(ArraySource(X, w), 100, sample_size=400, seed=0).sample
-    heavy = np.mean(s.index >= 1000)
+    heavy = np.mean(s.row_ids >= 1000)
     assert 0.8 < heavy < 0.95  # inclusion roughly proportional to weight (0.9 with replacement)
 
 
@@ -241,7 +241,7 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match=r"NaN \(first at row 37, column 1"):
         GaussianMixture(2, chunk_size=10).fit(tmp_path / "bad.npy")
     (tmp_path / "t.csv").write_text("a,b\n1,2\n3,oops\n")
-    with pytest.raises(ValueError, match=r"column 'b' has a non-numeric value 'oops' at data row 1"):
+    with pytest.raises(ValueError, match=r"column 'b' has a non-numeric value 'oops' at data row 1"):  # noqa: E501
         GaussianMixture(1).fit(tmp_path / "t.csv")
     with pytest.raises(ValueError, match="no column"):
         CSVSource(tmp_path / "t.csv", columns=["zz"])

@@ -97,7 +97,7 @@ def test_step_size_schedule():
     assert step_size(0, 0.6, 2.0) == 1.0
     etas = [step_size(t, 0.6, 2.0) for t in range(1, 200)]
     assert etas[0] == pytest.approx(3.0 ** -0.6)
-    assert all(a > b for a, b in zip(etas, etas[1:]))
+    assert all(a > b for a, b in zip(etas, etas[1:], strict=False))
     with pytest.raises(ValueError):
         GaussianMixture(2, learning_decay=0.5).partial_fit(np.zeros((4, 2)))  # needs (0.5, 1]
 

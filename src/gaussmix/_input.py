@@ -48,6 +48,14 @@ class FitInput(NamedTuple):
     def in_memory(self) -> bool:
         return self.summary is None
 
+    @property
+    def total_weight(self) -> float:
+        """Sum of the sample weights."""
+        if self.summary is not None:
+            return self.summary.weight_sum
+        assert self.w is not None
+        return float(self.w.sum())
+
     def mean_variance(self) -> float:
         """Mean over features of the weighted variance (k-means' tolerance scale)."""
         if self.summary is not None:

@@ -130,6 +130,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
             elif data.summary is not None:  # block source: sample or k-means|| seeds
                 c0 = seeds_for_source(self.init, X, data.summary.sample, k, rng, shift, chunk)
             elif self.init == "k-means++":
+                assert w is not None
                 c0 = kmeans_plusplus(X, w, k, rng, shift, chunk)
             else:
                 c0 = np.asarray(X[rng.permutation(X.shape[0])[:k]], dtype=np.float64)
@@ -140,7 +141,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.cluster_centers_ = best.centers
         self.inertia_ = best.inertia
         self.n_iter_ = best.n_iter
-        self._weight_sum = float(w.sum()) if w is not None else data.summary.weight_sum
+        self._weight_sum = data.total_weight
         # A block source keeps no per-row state during Lloyd: one more pass for labels.
         self.labels_ = best.labels if best.labels is not None else self.predict(X)
         return self

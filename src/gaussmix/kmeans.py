@@ -58,7 +58,8 @@ class _Farthest(NamedTuple):
     def __add__(self, other: object) -> _Farthest:  # type: ignore[override]
         if not isinstance(other, _Farthest):
             return NotImplemented
-        return _farthest(self.size, *(np.concatenate([a, b]) for a, b in zip(self[1:], other[1:])))
+        pairs = zip(self[1:], other[1:], strict=True)
+        return _farthest(self.size, *(np.concatenate([a, b]) for a, b in pairs))
 
 
 def _farthest(size: int, d2: np.ndarray, rows: np.ndarray, labels: np.ndarray,

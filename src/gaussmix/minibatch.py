@@ -243,7 +243,7 @@ class MiniBatchKMeans(KMeans):
                     chunk_size=chunk)
         self.inertia_ = res.inertia
         self.labels_ = res.labels if res.labels is not None else self.predict(X)
-        self._weight_sum = float(w.sum()) if w is not None else data.summary.weight_sum
+        self._weight_sum = data.total_weight
         return self
 
     def _batches(self, X: Any, w: np.ndarray | None, n_batches: int,

@@ -359,7 +359,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             logger.info(msg, *args)
 
     def _initial_params(
-        self, X: np.ndarray, w: np.ndarray, model: CovarianceModel,
+        self, X: Any, w: np.ndarray | None, model: CovarianceModel,
         rng: np.random.RandomState, shift: np.ndarray, chunk: int,
         summary: DataSummary | None = None,
     ) -> GMMParams:
@@ -372,6 +372,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 "means_init and precisions_init instead"
             )
         if self.resp_init is not None:
+            assert w is not None
             resp = _check_resp_init(self.resp_init, X.shape[0], k)
             if resp.ndim == 1:
                 stats = stats_from_partition(X, w, resp, k, kind, shift, chunk)
@@ -387,6 +388,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
                            equal_weights=self.equal_weights)
         else:
+            assert w is not None
             stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk)
             params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
                            equal_weights=self.equal_weights)

@@ -144,7 +144,7 @@ class DaskSource(BlockSource):
         offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
         box = dask.delayed(_Boxed(fn), pure=True)
         apply = dask.delayed(_apply, pure=True)
-        parts = [apply(box, int(o), x, w) for o, x, w in zip(offsets, xs, ws)]
+        parts = [apply(box, int(o), x, w) for o, x, w in zip(offsets, xs, ws, strict=True)]
         reduce = dask.delayed(_sum_list, pure=True)
         while len(parts) > 1:
             parts = [

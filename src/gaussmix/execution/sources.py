@@ -51,7 +51,7 @@ def _rebatch(blocks: Iterator[Block], chunk_size: int) -> Iterator[Block]:
         held += X.shape[0]
         while held >= chunk_size:
             Xa = np.concatenate(xs)
-            wa = None if ws[0] is None else np.concatenate(ws)  # type: ignore[arg-type]
+            wa: np.ndarray | None = None if ws[0] is None else np.concatenate(ws)  # type: ignore[arg-type]
             yield Xa[:chunk_size], None if wa is None else wa[:chunk_size]
             xs, ws = [Xa[chunk_size:]], [None if wa is None else wa[chunk_size:]]
             held -= chunk_size
@@ -252,14 +252,15 @@ class NpySource(BlockSource):
             for sl in iter_slices(self.shape[0], chunk_size):
                 m = sl.stop - sl.start
                 buf = np.empty((m, self.n_features), dtype=self.dtype)
-                view = memoryview(buf).cast("B")
+                view = buf.data.cast("B")
                 pos, done = self._offset + sl.start * row_bytes, 0
                 while done < len(view):
                     got = os.preadv(fd, [view[done:]], pos + done)
                     if got == 0:
                         raise ValueError(f"{self.path}: file ends before row {sl.stop}")
                     done += got
-                yield buf.astype(buf.dtype.newbyteorder("=")) if not buf.dtype.isnative else buf, None
+                native = buf if buf.dtype.isnative else buf.astype(buf.dtype.newbyteorder("="))
+                yield native, None
         finally:
             os.close(fd)
 

@@ -41,14 +41,14 @@ class RowSample(NamedTuple):
 
     size: int
     keys: np.ndarray
-    index: np.ndarray
+    row_ids: np.ndarray
     rows: np.ndarray
 
     def __add__(self, other: object) -> RowSample:  # type: ignore[override]
         if not isinstance(other, RowSample):
             return NotImplemented
         keys = np.concatenate([self.keys, other.keys])
-        index = np.concatenate([self.index, other.index])
+        index = np.concatenate([self.row_ids, other.row_ids])
         rows = np.concatenate([self.rows, other.rows])
         return top_keyed(self.size, keys, index, rows)
 
