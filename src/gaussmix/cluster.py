@@ -101,7 +101,10 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), path, block source or Dask array
+            Files and Dask arrays are read block by block, one pass per
+            Lloyd iteration; seeds then come from a one-pass sample (files)
+            or k-means|| (Dask).
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
 

@@ -221,7 +221,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), path, block source or Dask array
+            A path to a ``.npy``, Parquet (file or directory) or CSV file, or a
+            :class:`~gaussmix.NpySource` / :class:`~gaussmix.ParquetSource` /
+            :class:`~gaussmix.CSVSource`, is read block by block, one pass per
+            iteration; a Dask array or DataFrame is fitted on the active
+            Dask scheduler (see :mod:`gaussmix.execution`).
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight acts as that many copies
