@@ -108,10 +108,10 @@ class MiniBatchKMeans(KMeans):
     >>> import numpy as np
     >>> from gaussmix import MiniBatchKMeans
     >>> rng = np.random.default_rng(0)
-    >>> X = np.vstack([rng.normal(0, 1, (500, 2)), rng.normal(8, 1, (500, 2))])
+    >>> X = np.vstack([rng.normal(1, 1, (500, 2)), rng.normal(8, 1, (500, 2))])
     >>> km = MiniBatchKMeans(n_clusters=2, batch_size=100, random_state=0).fit(X)
     >>> np.sort(km.cluster_centers_[:, 0]).round(0)
-    array([0., 8.])
+    array([1., 8.])
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
