@@ -117,6 +117,7 @@ def test_parquet_and_csv_sources_with_explicit_columns(tmp_path):
     assert_same_fit(got, ref)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_same_seed_same_fit_on_every_source(data):
     """Seeding uses a sample keyed by row index: independent of block boundaries."""
     X, paths = data

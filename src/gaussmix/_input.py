@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._validation import check_n_components, check_sample_weight, check_X
-from .execution import as_source, is_block_input, iter_slices, resolve_chunk_size
+from .execution import as_source, is_block_input, map_blocks_sum, resolve_chunk_size
 from .execution.chunks import weighted_mean_variance
 from .execution.summary import DataSummary, summarize
 
@@ -66,10 +66,10 @@ class FitInput(NamedTuple):
 
 def weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
     """``Σ w x / Σ w`` accumulated in float64 over row chunks."""
-    total = np.zeros(X.shape[1])
-    for sl in iter_slices(X.shape[0], chunk_size):
-        total += w[sl] @ np.asarray(X[sl], dtype=np.float64)
-    return total / w.sum()
+    def part(Xb: np.ndarray, wb: np.ndarray) -> np.ndarray:
+        return wb @ np.asarray(Xb, dtype=np.float64)
+
+    return map_blocks_sum(X, w, chunk_size, part) / w.sum()  # type: ignore[no-any-return]
 
 
 def sample_size_for(n_components: int) -> int:

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._input import check_predict_input, prepare_fit_input
 from ._validation import check_sample_weight, check_X
-from .execution import is_block_input, iter_slices, map_rows, resolve_chunk_size
+from .execution import is_block_input, map_blocks, map_rows, parallel, resolve_chunk_size
 from .init_streaming import seeds_for_source
 from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
 from .mixture import GaussianMixture
@@ -47,6 +47,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
     random_state : int, RandomState instance or None, default=None
     chunk_size : int or None, default=None
         Rows per block.
+    n_jobs : int or None, default=None
+        Threads over row chunks (``None`` or ``-1``: all cores).
 
     Attributes
     ----------
@@ -75,6 +77,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "random_state": ["random_state"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -87,6 +90,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         tol: float = 1e-4,
         random_state: Any = None,
         chunk_size: int | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -95,6 +99,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.tol = tol
         self.random_state = random_state
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Compute k-means clustering.
@@ -113,6 +118,10 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self : KMeans
         """
         self._validate_params()
+        with parallel(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> KMeans:
         k = self.n_clusters
         rng = check_random_state(self.random_state)
         data = prepare_fit_input(self, X, sample_weight, k, self.chunk_size, rng=rng,
@@ -155,11 +164,13 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
         shift = self.cluster_centers_.mean(axis=0)
         cc = self.cluster_centers_ - shift
-        labels = np.empty(X.shape[0], dtype=np.intp)
-        d2 = np.empty(X.shape[0])
-        for sl in iter_slices(X.shape[0], chunk):
-            labels[sl], d2[sl] = nearest_center(np.asarray(X[sl], dtype=np.float64) - shift, cc)
-        return labels, d2
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)
+
+        with parallel(self.n_jobs):
+            parts = map_blocks(X, np.empty(X.shape[0]), chunk, block)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def predict(self, X: Any) -> np.ndarray:
         """Index of the nearest centre for every row, shape (n_samples,).
@@ -183,13 +194,15 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
         shift = self.cluster_centers_.mean(axis=0)
         cc = self.cluster_centers_ - shift
-        out = np.empty((X.shape[0], self.n_clusters))
-        for sl in iter_slices(X.shape[0], chunk):
-            Xc = np.asarray(X[sl], dtype=np.float64) - shift
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+            Xc = np.asarray(Xb, dtype=np.float64) - shift
             d2 = (np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ cc.T
                   + np.einsum("ij,ij->i", cc, cc))
-            out[sl] = np.sqrt(np.maximum(d2, 0.0))
-        return out
+            return np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
+
+        with parallel(self.n_jobs):
+            return np.concatenate(map_blocks(X, np.empty(X.shape[0]), chunk, block))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Minus the (weighted) inertia of ``X`` against the fitted centres."""

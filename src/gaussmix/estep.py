@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .covariance import CovarianceModel
-from .stats import SuffStats, compute_stats, stats_from_labels
+from .stats import SuffStats, compute_stats_kn, stats_from_labels
 
 
 class GMMParams(NamedTuple):
@@ -34,16 +33,46 @@ class GMMParams(NamedTuple):
     precisions_cholesky: np.ndarray
 
 
-def weighted_log_prob(
+def weighted_log_prob_kn(
     X: np.ndarray, params: GMMParams, model: CovarianceModel, shift: np.ndarray
-) -> np.ndarray:
-    """``log π_k + log N(x | μ_k, Σ_k)`` for a block, shape (n_rows, n_components)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shifted float64 rows and ``log π_k + log N(x | μ_k, Σ_k)``, shape (k, n)."""
     Xc = np.asarray(X, dtype=np.float64) - shift
+    out = model.layout.log_gaussian_kn(Xc, params.means - shift, params.precisions_cholesky)
     with np.errstate(divide="ignore"):
-        log_w = np.log(params.weights)
-    out = model.layout.log_gaussian(Xc, params.means - shift, params.precisions_cholesky)
-    out += log_w
-    return out
+        out += np.log(params.weights)[:, None]
+    return Xc, out
+
+
+def argmax_kn(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index and value of the largest entry of each column of a (k, n) array.
+
+    A pass per component: much faster than ``argmax(axis=0)`` for small k.
+    Ties go to the first component, as with ``argmax``.
+    """
+    best = a[0].copy()
+    labels = np.zeros(a.shape[1], dtype=np.intp)
+    for j in range(1, a.shape[0]):
+        better = a[j] > best
+        np.copyto(best, a[j], where=better)
+        labels[better] = j
+    return labels, best
+
+
+def _normalise_kn(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities and log-sum-exp over components of a (k, n) array, one exp pass.
+
+    Overwrites ``wlp`` with the responsibilities.
+    """
+    m = wlp.max(axis=0)
+    # A row where every component has -inf log-probability cannot happen with
+    # positive definite covariances; guard anyway so it gives no NaN.
+    m[~np.isfinite(m)] = 0.0
+    wlp -= m
+    np.exp(wlp, out=wlp)
+    s = wlp.sum(axis=0)
+    wlp /= s
+    return wlp, np.log(s) + m
 
 
 def log_resp(
@@ -56,37 +85,31 @@ def log_resp(
     log_density : ndarray of shape (n_rows,)
     log_resp : ndarray of shape (n_rows, n_components)
     """
-    wlp = weighted_log_prob(X, params, model, shift)
-    lse = logsumexp(wlp, axis=1)
-    wlp -= lse[:, None]
-    return lse, wlp
+    _, wlp = weighted_log_prob_kn(X, params, model, shift)
+    m = wlp.max(axis=0)
+    m[~np.isfinite(m)] = 0.0
+    lse = np.log(np.exp(wlp - m).sum(axis=0)) + m
+    wlp -= lse
+    return lse, wlp.T
 
 
 def estep_soft(
     X: np.ndarray, w: np.ndarray, params: GMMParams, model: CovarianceModel, shift: np.ndarray
 ) -> SuffStats:
     """Soft E-step of a block reduced to statistics; objective is ``Σ w log p(x)``."""
-    Xc = np.asarray(X, dtype=np.float64) - shift
-    wlp = model.layout.log_gaussian(Xc, params.means - shift, params.precisions_cholesky)
-    with np.errstate(divide="ignore"):
-        wlp += np.log(params.weights)
-    lse = logsumexp(wlp, axis=1)
-    np.subtract(wlp, lse[:, None], out=wlp)
-    resp = np.exp(wlp, out=wlp)
-    return compute_stats(Xc, w, resp, model.stats_kind, float(w @ lse))
+    Xc, wlp = weighted_log_prob_kn(X, params, model, shift)
+    resp, lse = _normalise_kn(wlp)
+    return compute_stats_kn(Xc, w, resp, model.stats_kind, float(w @ lse))
 
 
 def estep_hard(
     X: np.ndarray, w: np.ndarray, params: GMMParams, model: CovarianceModel, shift: np.ndarray
 ) -> SuffStats:
     """Classification E-step: one-hot argmax; objective is the classification log-likelihood."""
-    Xc = np.asarray(X, dtype=np.float64) - shift
-    wlp = model.layout.log_gaussian(Xc, params.means - shift, params.precisions_cholesky)
-    with np.errstate(divide="ignore"):
-        wlp += np.log(params.weights)
-    labels = np.argmax(wlp, axis=1)
-    obj = float(w @ wlp[np.arange(wlp.shape[0]), labels])
-    return stats_from_labels(Xc, w, labels, params.weights.shape[0], model.stats_kind, obj)
+    Xc, wlp = weighted_log_prob_kn(X, params, model, shift)
+    labels, best = argmax_kn(wlp)
+    return stats_from_labels(Xc, w, labels, params.weights.shape[0], model.stats_kind,
+                             float(w @ best))
 
 
 def rows_log_density(

@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .execution import iter_slices, map_blocks_sum
+from .estep import argmax_kn
+from .execution import map_blocks, map_blocks_sum
 from .stats import SuffStats, stats_from_labels
 
 
@@ -29,11 +30,13 @@ def nearest_center(Xc: np.ndarray, centers_c: np.ndarray) -> tuple[np.ndarray, n
 
     Both arguments are shifted float64 arrays.
     """
-    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c.
-    part = np.einsum("ij,ij->i", centers_c, centers_c) - 2.0 * (Xc @ centers_c.T)
-    labels = np.argmin(part, axis=1)
-    d2 = part[np.arange(Xc.shape[0]), labels] + np.einsum("ij,ij->i", Xc, Xc)
-    return labels, np.maximum(d2, 0.0)
+    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c;
+    # component-major (k, n) so the search over centres streams whole rows.
+    neg = 2.0 * (centers_c @ Xc.T)
+    neg -= np.einsum("ij,ij->i", centers_c, centers_c)[:, None]
+    labels, best = argmax_kn(neg)
+    d2 = np.einsum("ij,ij->i", Xc, Xc) - best
+    return labels, np.maximum(d2, 0.0, out=d2)
 
 
 def lloyd_block(
@@ -111,13 +114,13 @@ def assign_labels(
     X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-centre label and squared distance of every row of an array."""
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    d2 = np.empty(n)
     cc = centers - shift
-    for sl in iter_slices(n, chunk_size):
-        labels[sl], d2[sl] = nearest_center(np.asarray(X[sl], dtype=np.float64) - shift, cc)
-    return labels, d2
+
+    def block(Xb: np.ndarray, _w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)
+
+    parts = map_blocks(X, np.empty(X.shape[0]), chunk_size, block)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def lloyd(
@@ -182,15 +185,13 @@ def kmeans_plusplus(
     first = rng.choice(n, p=p)
     centers[0] = np.asarray(X[first], dtype=np.float64) - shift
 
+    def block_sqdist(Xb: np.ndarray, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
+        Xc = np.asarray(Xb, dtype=np.float64) - shift
+        out = np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1)
+        return np.maximum(out, 0.0, out=out)
+
     def sqdist_to(c: np.ndarray) -> np.ndarray:
-        out = np.empty((n, c.shape[0]))
-        for sl in iter_slices(n, chunk_size):
-            Xc = np.asarray(X[sl], dtype=np.float64) - shift
-            out[sl] = np.maximum(
-                np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1),
-                0.0,
-            )
-        return out
+        return np.concatenate(map_blocks(X, w, chunk_size, partial(block_sqdist, c=c)))
 
     closest = sqdist_to(centers[:1])[:, 0]
     pot = float(w @ closest)

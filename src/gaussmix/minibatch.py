@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._input import prepare_fit_input, weighted_mean
 from ._validation import check_n_components, check_sample_weight, check_X
 from .cluster import KMeans
-from .execution import resolve_chunk_size
+from .execution import parallel, resolve_chunk_size
 from .init_streaming import sample_rows
 from .kmeans import kmeans_plusplus, lloyd, lloyd_block
 
@@ -88,6 +88,8 @@ class MiniBatchKMeans(KMeans):
     random_state : int, RandomState instance or None, default=None
     chunk_size : int or None, default=None
         Rows per block of the final labelling pass.
+    n_jobs : int or None, default=None
+        Threads over row chunks in the final labelling pass (``None``: all cores).
 
     Attributes
     ----------
@@ -126,6 +128,7 @@ class MiniBatchKMeans(KMeans):
         "reassignment_ratio": [Interval(Real, 0.0, None, closed="left")],
         "random_state": ["random_state"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -142,6 +145,7 @@ class MiniBatchKMeans(KMeans):
         reassignment_ratio: float = 0.01,
         random_state: Any = None,
         chunk_size: int | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -154,6 +158,7 @@ class MiniBatchKMeans(KMeans):
         self.reassignment_ratio = reassignment_ratio
         self.random_state = random_state
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
     # -------------------------------------------------------------- seeding
     def _seed(self, rows: np.ndarray, rng: np.random.RandomState, shift: np.ndarray,
@@ -201,6 +206,10 @@ class MiniBatchKMeans(KMeans):
         self : MiniBatchKMeans
         """
         self._validate_params()
+        with parallel(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> MiniBatchKMeans:
         k = self.n_clusters
         rng = check_random_state(self.random_state)
         data = prepare_fit_input(self, X, sample_weight, k, self.chunk_size, rng=rng,

@@ -9,9 +9,12 @@ tree-reduces. The fit engine only ever calls :func:`map_blocks_sum`.
 from .chunks import (
     default_chunk_size,
     iter_slices,
+    map_blocks,
     map_blocks_sum,
     map_rows,
+    parallel,
     resolve_chunk_size,
+    resolve_n_jobs,
     weighted_mean_variance,
 )
 from .sources import (
@@ -34,8 +37,11 @@ __all__ = [
     "default_chunk_size",
     "is_block_input",
     "iter_slices",
+    "map_blocks",
     "map_blocks_sum",
     "map_rows",
+    "parallel",
     "resolve_chunk_size",
+    "resolve_n_jobs",
     "weighted_mean_variance",
 ]
