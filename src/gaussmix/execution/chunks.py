@@ -80,6 +80,16 @@ def _pool(n: int) -> ThreadPoolExecutor:
     return pool
 
 
+def current_n_jobs() -> int:
+    """Threads the enclosing :func:`parallel` block asked for (1 outside one)."""
+    return _N_THREADS.get()
+
+
+def thread_pool(n: int) -> ThreadPoolExecutor:
+    """The shared pool of ``n`` threads."""
+    return _pool(n)
+
+
 def iter_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
     """Consecutive row slices of at most ``chunk_size`` rows."""
     for start in range(0, n_rows, chunk_size):

@@ -12,13 +12,15 @@ from __future__ import annotations
 import copy
 import os
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from .chunks import iter_slices
+from .chunks import current_n_jobs, iter_slices, thread_pool
 
 T = TypeVar("T")
 
@@ -138,11 +140,30 @@ class BlockSource(ABC):
     def map_sum_indexed(
         self, fn: Callable[[int, np.ndarray, np.ndarray], T], chunk_size: int
     ) -> T:
-        """Sum ``fn(offset, X_block, w_block)`` over one pass."""
+        """Sum ``fn(offset, X_block, w_block)`` over one pass.
+
+        Inside :func:`~gaussmix.execution.parallel` with several threads,
+        blocks are read here while up to two per thread are processed on the
+        pool (reading overlaps computing; memory stays a few blocks); results
+        are still added in block order, so they do not depend on the threads.
+        """
+        n_threads = current_n_jobs()
+        pending: deque[Future[T]] = deque()
         total: T | None = None
-        for offset, X, w in self.iter_blocks(chunk_size):
-            part = fn(offset, X, w)
+
+        def add(part: T) -> None:
+            nonlocal total
             total = part if total is None else total + part  # type: ignore[operator]
+
+        for offset, X, w in self.iter_blocks(chunk_size):
+            if n_threads <= 1:
+                add(fn(offset, X, w))
+                continue
+            pending.append(thread_pool(n_threads).submit(fn, offset, X, w))
+            if len(pending) >= 2 * n_threads:
+                add(pending.popleft().result())
+        while pending:
+            add(pending.popleft().result())
         if total is None:
             raise ValueError(f"{self!r} has no rows")
         return total
