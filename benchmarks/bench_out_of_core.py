@@ -207,6 +207,7 @@ Peak resident memory of the process after the out-of-core fit: **{rss_ooc:.0f} M
 budget 600 MiB; the data is {size_gb * 1e3 / 1.048576:.0f} MiB; the file was written by a
 child process). Out of core costs {s_ooc / m / (s_mem / ms):.2f}x the
 in-memory time per row (the file is read once per iteration; the page cache may hold it).
+scikit-learn's figure is its total time over the iterations (it includes a final E-step).
 """
     print(report)
     if rss_ooc >= 600:

@@ -281,3 +281,17 @@ def test_old_import_path_still_works():
 
     assert resolve_chunk_size(None, 3, 2) > 0
     assert gaussmix.NpySource is NpySource
+
+
+def test_parquet_directory_and_tsv(tmp_path):
+    X = blobs(400, 3, 2, seed=9)
+    (tmp_path / "ds").mkdir()
+    for i, part in enumerate(np.array_split(X, 3)):
+        pq.write_table(pa.table({f"x{j}": part[:, j] for j in range(3)}),
+                       tmp_path / "ds" / f"part-{i}.parquet")
+    np.savetxt(tmp_path / "X.tsv", X, delimiter="\t", header="\t".join(["a", "b", "c"]),
+               comments="", fmt="%.17g")
+    init = start_params(X, 2, "VVV")
+    ref = GaussianMixture(2, chunk_size=64, **init).fit(X)
+    assert_same_fit(GaussianMixture(2, chunk_size=64, **init).fit(tmp_path / "ds"), ref)
+    assert_same_fit(GaussianMixture(2, chunk_size=64, **init).fit(tmp_path / "X.tsv"), ref)
