@@ -110,7 +110,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         use ``tol=1e-5`` to reproduce mclust.
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
-        temporary near 8 MiB. Results do not depend on it beyond round-off.
+        temporary near 4 MiB. Results do not depend on it beyond round-off.
     n_jobs : int or None, default=None
         Threads over row chunks (``None`` or ``-1``: all cores). BLAS runs on
         one thread inside each. Results do not depend on it.

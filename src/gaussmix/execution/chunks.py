@@ -25,7 +25,7 @@ import numpy as np
 T = TypeVar("T")
 
 #: Target size in bytes of one chunk's widest float64 temporary, (chunk, k, d).
-_CHUNK_BYTES = 8 * 2**20
+_CHUNK_BYTES = 4 * 2**20
 _MIN_CHUNK, _MAX_CHUNK = 1024, 65536
 
 _N_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("gaussmix_threads", default=1)
@@ -33,7 +33,7 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def default_chunk_size(n_components: int, n_features: int) -> int:
-    """Rows per chunk so that a (chunk, k, d) float64 temporary is about 8 MiB."""
+    """Rows per chunk so that a (chunk, k, d) float64 temporary is about 4 MiB."""
     width = max(n_components * n_features, 1)
     return int(min(_MAX_CHUNK, max(_MIN_CHUNK, _CHUNK_BYTES // (8 * width))))
 
