@@ -295,3 +295,12 @@ def test_parquet_directory_and_tsv(tmp_path):
     ref = GaussianMixture(2, chunk_size=64, **init).fit(X)
     assert_same_fit(GaussianMixture(2, chunk_size=64, **init).fit(tmp_path / "ds"), ref)
     assert_same_fit(GaussianMixture(2, chunk_size=64, **init).fit(tmp_path / "X.tsv"), ref)
+
+
+def test_float32_file_equals_float32_array(tmp_path):
+    X = blobs(500, 3, 3, seed=2).astype(np.float32)
+    np.save(tmp_path / "f32.npy", X)
+    init = start_params(X.astype(np.float64), 3, "VVV")
+    ref = GaussianMixture(3, chunk_size=64, tol=1e-6, **init).fit(X)
+    got = GaussianMixture(3, chunk_size=64, tol=1e-6, **init).fit(tmp_path / "f32.npy")
+    assert_same_fit(got, ref)
