@@ -217,3 +217,18 @@ def test_float32_collapse_data_gives_a_finite_model(policy):
         gm = GaussianMixture(5, on_collapse=policy, random_state=0).fit(X)
     _finite_model(gm, X)
     assert gm.fit_history_[0].events
+
+
+@pytest.mark.parametrize("policy", ["reseed", "drop"])
+def test_collapse_handling_on_a_file_source(policy, tmp_path):
+    """The guard and its reseeding pass work on data read in blocks."""
+    X = collapse_data()
+    path = tmp_path / "collapse.npy"
+    np.save(path, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
+        gm = GaussianMixture(5, on_collapse=policy, random_state=0, chunk_size=64).fit(path)
+    _finite_model(gm, X)
+    assert gm.fit_history_[0].events
+    gp = GaussianMixture(5, prior="default", random_state=0, chunk_size=64).fit(path)
+    assert gp.fit_history_[0].events == () and gp.n_components_ == 5

@@ -114,7 +114,7 @@ CASES = [
     ("sparse_km", km, fit(sp.csr_matrix(X2)), (TypeError, "dense")),
     ("sparse_predict", gmm, fitted_then("predict", sp.csr_matrix(X2)), (TypeError, "dense")),
     ("complex", gmm, fit(X2 + 1j), (ValueError, "[Cc]omplex")),
-    ("string_scalar", gmm, fit("abc"), (ValueError, "")),
+    ("string_is_a_path", gmm, fit("no-such-file.npy"), (FileNotFoundError, "no-such-file")),
     ("wrong_features_predict", gmm, fitted_then("predict", X2[:, :1]),
      (ValueError, "1 features.*expecting 2")),
     ("wrong_features_proba", gmm, fitted_then("predict_proba", np.c_[X2, X2]),

@@ -4,7 +4,9 @@ from .cluster import KMeans
 from .collapse import CollapseError, CollapseEvent, CollapseWarning
 from .covariance import ALIASES, MODELS, SingularCovarianceError, get_model
 from .datasets import load_faithful, load_iris, make_elongated
+from .execution import CSVSource, NpySource, ParquetSource
 from .io import ModelFileError, load, save
+from .minibatch import MiniBatchKMeans
 from .mixture import FitRecord, GaussianMixture
 
 __version__ = "0.1.0"
@@ -12,13 +14,17 @@ __version__ = "0.1.0"
 __all__ = [
     "ALIASES",
     "MODELS",
+    "CSVSource",
     "CollapseError",
     "CollapseEvent",
     "CollapseWarning",
     "FitRecord",
     "GaussianMixture",
     "KMeans",
+    "MiniBatchKMeans",
     "ModelFileError",
+    "NpySource",
+    "ParquetSource",
     "SingularCovarianceError",
     "get_model",
     "load",

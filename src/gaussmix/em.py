@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .covariance import CovarianceModel
 from .estep import ESTEPS, GMMParams, log_resp
-from .execution import iter_slices, map_blocks_sum
+from .execution import map_blocks_sum
 from .mstep import mstep
 from .stats import SuffStats
 
@@ -63,8 +63,8 @@ def _converged(new: float, old: float, tol: float, rule: str, total_weight: floa
 
 
 def run_em(
-    X: np.ndarray,
-    w: np.ndarray,
+    X: Any,
+    w: np.ndarray | None,
     model: CovarianceModel,
     params: GMMParams,
     *,
@@ -84,6 +84,8 @@ def run_em(
     Each iteration computes the objective of the current parameters in the
     E-step, then replaces them by the M-step's; it stops when the objective's
     change satisfies the ``stopping`` rule, or after ``max_iter`` iterations.
+    ``X`` is an array with weights ``w``, or a block source (a file, a Dask
+    array) that carries its own weights (``w`` is then ``None``).
     With a ``prior`` the objective is the log posterior (log-likelihood plus
     log prior density), which MAP EM never decreases. With a ``guard`` the
     M-step handles degenerate components (:mod:`gaussmix.collapse`); after a
@@ -128,9 +130,25 @@ def run_em(
     return EMResult(params, converged, n_iter, float(lower_bound), history, tuple(events))
 
 
+class _Worst(NamedTuple):
+    """The ``size`` lowest-scoring rows seen so far (additive by merging, like statistics)."""
+
+    size: int
+    scores: np.ndarray
+    rows: np.ndarray
+
+    def __add__(self, other: object) -> _Worst:  # type: ignore[override]
+        if not isinstance(other, _Worst):
+            return NotImplemented
+        scores = np.concatenate([self.scores, other.scores])
+        rows = np.concatenate([self.rows, other.rows])
+        keep = np.argsort(scores, kind="stable")[: self.size]
+        return _Worst(self.size, scores[keep], rows[keep])
+
+
 def lowest_rows(
-    X: np.ndarray,
-    w: np.ndarray,
+    X: Any,
+    w: np.ndarray | None,
     model: CovarianceModel,
     shift: np.ndarray,
     chunk_size: int,
@@ -141,27 +159,32 @@ def lowest_rows(
     """``m`` distinct rows with positive weight that the model explains worst.
 
     Lowest log-density under ``params``; without parameters (the initial
-    M-step), largest squared distance to the nearest mean of ``stats``.
-    Used to reseed collapsed components; one pass over the data.
+    M-step), largest squared distance to the nearest mean of ``stats``. One
+    pass over the data (an array or a block source), used only to reseed
+    collapsed components.
     """
-    n = X.shape[0]
-    score = np.empty(n)
+    size = 8 * m  # spare candidates, so that duplicates can be skipped
     if params is None:
         nk = np.maximum(stats.nk, np.finfo(np.float64).tiny)
         cc = stats.sk / nk[:, None]
-    for sl in iter_slices(n, chunk_size):
+
+    def block(Xb: np.ndarray, wb: np.ndarray) -> _Worst:
+        Xf = np.asarray(Xb, dtype=np.float64)
         if params is not None:
-            score[sl] = log_resp(X[sl], params, model, shift)[0]
+            score = log_resp(Xf, params, model, shift)[0]
         else:
-            Xc = np.asarray(X[sl], dtype=np.float64) - shift
+            Xc = Xf - shift
             d2 = (np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ cc.T
                   + np.einsum("ij,ij->i", cc, cc))
-            score[sl] = -d2.min(axis=1)
-    score[~(w > 0)] = np.inf
-    score[np.isnan(score)] = -np.inf  # a row the model cannot evaluate is the worst explained
+            score = -d2.min(axis=1)
+        score = np.where(np.isnan(score), -np.inf, score)  # unexplainable rows are the worst
+        score[~(np.asarray(wb) > 0)] = np.inf
+        keep = np.argsort(score, kind="stable")[:size]
+        return _Worst(size, score[keep], Xf[keep])
+
+    worst = map_blocks_sum(X, w, chunk_size, block)
     chosen: list[np.ndarray] = []
-    for i in np.argsort(score, kind="stable"):
-        row = np.asarray(X[i], dtype=np.float64)
+    for row in worst.rows:
         if not any(np.array_equal(row, c) for c in chosen):
             chosen.append(row)
             if len(chosen) == m:

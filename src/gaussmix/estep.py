@@ -130,4 +130,25 @@ def estep_hard(
                              float(w @ best))
 
 
+def rows_log_density(
+    X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
+) -> np.ndarray:
+    """``log p(x)`` of every row of a block, shape (n_rows,)."""
+    return log_resp(X, params, model, shift)[0]
+
+
+def rows_resp(
+    X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
+) -> np.ndarray:
+    """Posterior responsibilities of a block, shape (n_rows, n_components)."""
+    return np.exp(log_resp(X, params, model, shift)[1])
+
+
+def rows_label(
+    X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
+) -> np.ndarray:
+    """Most probable component of every row of a block, shape (n_rows,)."""
+    return np.argmax(log_resp(X, params, model, shift)[1], axis=1)
+
+
 ESTEPS = {"soft": estep_soft, "hard": estep_hard}

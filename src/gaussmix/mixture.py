@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
 from functools import partial
 from numbers import Integral, Real
 from typing import Any, NamedTuple
@@ -21,6 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._input import check_predict_input, prepare_fit_input
 from ._validation import check_distinct_rows, check_n_components, check_sample_weight, check_X
 from .collapse import (
     COLLAPSE_POLICIES,
@@ -31,9 +31,19 @@ from .collapse import (
 )
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
-from .estep import GMMParams, log_resp
-from .execution import map_blocks, map_blocks_sum, parallel, resolve_chunk_size
+from .estep import GMMParams, rows_label, rows_log_density, rows_resp
+from .execution import (
+    is_block_input,
+    map_blocks_sum,
+    map_rows,
+    parallel,
+    resolve_chunk_size,
+)
+from .execution.summary import DataSummary
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
+from .init_streaming import initial_stats_streaming
+from .mstep import mstep
+from .online import OnlineState, stepwise_update
 from .prior import ConjugatePrior, data_moments, resolve_prior
 from .stats import compute_stats
 
@@ -47,8 +57,8 @@ def _weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
     return map_blocks_sum(X, w, chunk_size, part) / w.sum()
 
 
-def _data_cov(X: np.ndarray, w: np.ndarray, shift: np.ndarray, chunk: int) -> np.ndarray:
-    """Weighted covariance of the data (one pass, pooled second moments)."""
+def _data_cov(X: Any, w: np.ndarray | None, shift: np.ndarray, chunk: int) -> np.ndarray:
+    """Weighted covariance of the data (one pass over an array or block source)."""
     def block(Xb: np.ndarray, wb: np.ndarray) -> Any:
         Xc = np.asarray(Xb, dtype=np.float64) - shift
         return compute_stats(Xc, wb, np.ones((Xc.shape[0], 1)), "pooled")
@@ -172,6 +182,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     n_jobs : int or None, default=None
         Threads over row chunks (``None`` or ``-1``: all cores). BLAS runs on
         one thread inside each. Results do not depend on it.
+    learning_decay : float, default=0.6
+        ``α`` in (0.5, 1] of the step sizes ``η_t = (t + t0)^(-α)`` of
+        :meth:`partial_fit` (stepwise EM); smaller forgets old batches faster.
+    learning_offset : float, default=2.0
+        ``t0 >= 0`` of those step sizes; larger damps the early steps.
 
     Attributes
     ----------
@@ -236,6 +251,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "prior": [StrOptions({"default"}), dict, None],
         "reg_covar_mode": [StrOptions({"absolute", "relative"})],
         "n_jobs": [Integral, None],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
@@ -264,6 +281,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         prior: Any = None,
         reg_covar_mode: str = "absolute",
         n_jobs: int | None = None,
+        learning_decay: float = 0.6,
+        learning_offset: float = 2.0,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -288,6 +307,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.prior = prior
         self.reg_covar_mode = reg_covar_mode
         self.n_jobs = n_jobs
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -295,7 +316,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), path, block source or Dask array
+            A path to a ``.npy``, Parquet (file or directory) or CSV file, or a
+            :class:`~gaussmix.NpySource` / :class:`~gaussmix.ParquetSource` /
+            :class:`~gaussmix.CSVSource`, is read block by block, one pass per
+            iteration; a Dask array or DataFrame is fitted on the active
+            Dask scheduler (see :mod:`gaussmix.execution`).
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight acts as that many copies
@@ -310,27 +336,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             return self._fit(X, sample_weight)
 
     def _fit(self, X: Any, sample_weight: Any) -> GaussianMixture:
-        X = check_X(self, X, reset=True, min_samples=2)
-        w = check_sample_weight(sample_weight, X)
-        check_n_components(self.n_components, X)
+        rng = check_random_state(self.random_state)
+        data = prepare_fit_input(self, X, sample_weight, self.n_components, self.chunk_size,
+                                 rng=rng, min_samples=2)
+        X, w, shift, chunk = data.X, data.w, data.shift, data.chunk_size
         model = get_model(self.covariance_type)
-        k, d = self.n_components, X.shape[1]
-        chunk = resolve_chunk_size(self.chunk_size, k, d)
-        shift = _weighted_mean(X, w, chunk)
+        k = self.n_components
         prior, reg = self._prior_and_reg(X, w, model, shift, chunk)
-        if prior is None:
+        if prior is None and w is not None:
             # With fewer distinct rows than components the likelihood is unbounded.
             check_distinct_rows(X, w, k, hint="or use prior='default'")
-        rng = check_random_state(self.random_state)
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
-        positive = int(np.count_nonzero(w > 0))
+        positive = int(np.count_nonzero(w > 0)) if w is not None else data.n_samples
+        count_scale = max(1.0, positive / data.total_weight)
         pick = partial(lowest_rows, X, w, model, shift, chunk)
 
         def guard_for(i: int) -> CollapseGuard:
             return CollapseGuard(
                 model, policy=self.on_collapse, reg_covar=reg, shift=shift,
-                count_scale=max(1.0, positive / float(w.sum())), lowest_rows=pick,
+                count_scale=count_scale, lowest_rows=pick,
                 equal_weights=self.equal_weights, prior=prior, restart=i,
             )
 
@@ -342,8 +367,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 if warm:
                     starts.append((i, guard, self._get_params(), []))
                 else:
-                    starts.append((i, guard, *self._initial_params(X, w, model, rng, shift,
-                                                                   chunk, guard)))
+                    starts.append((i, guard, *self._initial_params(
+                        X, w, model, rng, shift, chunk, guard, summary=data.summary)))
             except CollapseError as exc:
                 if self.on_collapse == "raise":
                     raise
@@ -408,7 +433,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def _prior_and_reg(
-        self, X: np.ndarray, w: np.ndarray, model: CovarianceModel, shift: np.ndarray, chunk: int
+        self, X: Any, w: np.ndarray | None, model: CovarianceModel, shift: np.ndarray, chunk: int
     ) -> tuple[ConjugatePrior | None, float]:
         """The resolved prior and the absolute ``reg_covar`` (one data pass if needed)."""
         if self.prior is None and self.reg_covar_mode == "absolute":
@@ -441,6 +466,80 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             stacklevel=4,
         )
 
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+        """Update the mixture with one mini-batch by stepwise EM.
+
+        The first call initialises the parameters from the batch (as
+        :meth:`fit` would, by ``init_params`` or the ``*_init`` arguments)
+        and takes its statistics outright; each later call blends the
+        batch's normalised E-step statistics into the running ones with step
+        ``η_t = (t + learning_offset)^(-learning_decay)`` and runs the
+        M-step (see :mod:`gaussmix.online`). After :meth:`fit`, the first
+        call continues from the fitted parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+            The first batch needs at least ``n_components`` rows.
+        y : ignored
+        sample_weight : array-like of shape (n_batch,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+            ``n_iter_`` counts batches; ``lower_bound_`` is the last batch's
+            mean log-likelihood under the parameters before its update;
+            ``lower_bounds_`` holds that figure for the last 1,000 batches.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gaussmix import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> gm = GaussianMixture(n_components=2, random_state=0)
+        >>> for _ in range(20):
+        ...     batch = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(6, 1, (50, 2))])
+        ...     gm = gm.partial_fit(batch)
+        >>> np.sort(gm.means_[:, 0]).round(0)
+        array([0., 6.])
+        """
+        state: OnlineState | None = getattr(self, "_online_state", None)
+        fitted = hasattr(self, "means_")
+        if state is not None and getattr(self, "_online_means", None) is not self.means_:
+            state = None  # refitted (or parameters set) since the last step
+        if not fitted:
+            self._validate_params()
+            X = check_X(self, X, reset=True, min_samples=2)
+            w = check_sample_weight(sample_weight, X)
+            check_n_components(self.n_components, X)
+            model = get_model(self.covariance_type)
+            chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+            shift = _weighted_mean(X, w, chunk)
+            rng = check_random_state(self.random_state)
+            params, _ = self._initial_params(X, w, model, rng, shift, chunk)
+            self.lower_bounds_ = []
+        else:
+            X = check_X(self, X, reset=False)
+            w = check_sample_weight(sample_weight, X)
+            model = get_model(self.covariance_model_)
+            chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+            shift = state.shift if state is not None else _weighted_mean(X, w, chunk)
+            params = self._get_params()
+            if state is None:
+                self.lower_bounds_ = []
+        state, params, objective = stepwise_update(
+            state, X, w, params, model, shift=shift, assignment=self.assignment,
+            reg_covar=self.reg_covar, equal_weights=self.equal_weights,
+            decay=self.learning_decay, offset=self.learning_offset, chunk_size=chunk,
+        )
+        self._set_params(params, model)
+        self._online_state, self._online_means = state, self.means_
+        self.n_iter_ = state.n_steps
+        self.converged_ = False
+        self.lower_bound_ = float(objective)
+        self.lower_bounds_ = [*self.lower_bounds_[-999:], float(objective)]
+        return self
+
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of every row.
 
@@ -455,24 +554,43 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             logger.info(msg, *args)
 
     def _initial_params(
-        self, X: np.ndarray, w: np.ndarray, model: CovarianceModel,
-        rng: np.random.RandomState, shift: np.ndarray, chunk: int, guard: CollapseGuard,
+        self, X: Any, w: np.ndarray | None, model: CovarianceModel,
+        rng: np.random.RandomState, shift: np.ndarray, chunk: int,
+        guard: CollapseGuard | None = None, summary: DataSummary | None = None,
     ) -> tuple[GMMParams, list[CollapseEvent]]:
-        k, d = self.n_components, X.shape[1]
+        k, d = self.n_components, shift.shape[0]
         kind = model.stats_kind
         given = (self.weights_init, self.means_init, self.precisions_init)
+
+        def first_mstep(stats: Any) -> tuple[GMMParams, list[CollapseEvent]]:
+            if guard is not None:
+                return guard.mstep(stats, None, 0)
+            return mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
+                         equal_weights=self.equal_weights), []
+
+        if self.resp_init is not None and summary is not None:
+            raise ValueError(
+                "resp_init needs X in memory; for data read in blocks pass weights_init, "
+                "means_init and precisions_init instead"
+            )
         if self.resp_init is not None:
+            assert w is not None
             resp = _check_resp_init(self.resp_init, X.shape[0], k)
             if resp.ndim == 1:
                 stats = stats_from_partition(X, w, resp, k, kind, shift, chunk)
             else:
                 stats = stats_from_resp(X, w, resp, kind, shift, chunk)
-            params, events = guard.mstep(stats, None, 0)
+            params, events = first_mstep(stats)
         elif all(g is not None for g in given):
             params, events = None, []
+        elif summary is not None:
+            stats = initial_stats_streaming(self.init_params, X, summary.sample, k, model, rng,
+                                            shift, chunk)
+            params, events = first_mstep(stats)
         else:
+            assert w is not None
             stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk)
-            params, events = guard.mstep(stats, None, 0)
+            params, events = first_mstep(stats)
         if params is not None and params.weights.shape[0] != k and any(
             g is not None for g in given
         ):
@@ -516,28 +634,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     def _get_params(self) -> GMMParams:
         return GMMParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
-    def _fitted(self, X: Any) -> tuple[np.ndarray, GMMParams, CovarianceModel, np.ndarray, int]:
+    def _fitted(self, X: Any) -> tuple[Any, GMMParams, CovarianceModel, np.ndarray, int]:
         check_is_fitted(self, "means_")
-        X = check_X(self, X, reset=False)
+        X = check_predict_input(self, X)
         model = self._fitted_model()
         params = self._get_params()
         shift = self.weights_ @ self.means_
-        chunk = resolve_chunk_size(self.chunk_size, self.weights_.shape[0], X.shape[1])
+        chunk = resolve_chunk_size(self.chunk_size, self.weights_.shape[0], self.n_features_in_)
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict
-    def _map_log_resp(
-        self, X: Any, reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    ) -> list[np.ndarray]:
-        """``reduce(log_density, log_resp)`` of every chunk of ``X``, in order."""
-        X, params, model, shift, chunk = self._fitted(X)
-
-        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
-            return reduce(*log_resp(Xb, params, model, shift))
-
-        with parallel(self.n_jobs):
-            return map_blocks(X, np.empty(X.shape[0]), chunk, block)
-
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-density ``log p(x)`` of every row.
 
@@ -549,7 +655,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         log_density : ndarray of shape (n_samples,)
         """
-        return np.concatenate(self._map_log_resp(X, lambda lse, lr: lse))
+        X, params, model, shift, chunk = self._fitted(X)
+        fn = partial(rows_log_density, params=params, model=model, shift=shift)
+        with parallel(self.n_jobs):
+            return map_rows(X, fn, chunk, None, np.float64)  # type: ignore[no-any-return]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for every row.
@@ -559,7 +668,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         resp : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
-        return np.concatenate(self._map_log_resp(X, lambda lse, lr: np.exp(lr, out=lr)))
+        X, params, model, shift, chunk = self._fitted(X)
+        fn = partial(rows_resp, params=params, model=model, shift=shift)
+        with parallel(self.n_jobs):
+            return map_rows(X, fn, chunk, self.n_components, np.float64)  # type: ignore[no-any-return]
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of every row.
@@ -568,13 +680,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return np.concatenate(self._map_log_resp(X, lambda lse, lr: np.argmax(lr, axis=1)))
+        X, params, model, shift, chunk = self._fitted(X)
+        fn = partial(rows_label, params=params, model=model, shift=shift)
+        with parallel(self.n_jobs):
+            return map_rows(X, fn, chunk, None, np.intp)  # type: ignore[no-any-return]
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (weighted) log-likelihood per row of ``X``."""
         ll = self.score_samples(X)
         if sample_weight is None:
             return float(ll.mean())
+        if is_block_input(ll):
+            raise ValueError("score with sample_weight needs X in memory")
         w = check_sample_weight(sample_weight, np.empty((ll.shape[0], 1)))
         return float(w @ ll / w.sum())
 
@@ -591,14 +708,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
         ``-2 log L + p log n`` with ``p`` free parameters.
         """
-        X = check_X(self, X, reset=False)
-        n = X.shape[0]
-        return float(-2.0 * self.score(X) * n + self._n_parameters() * np.log(n))
+        ll = self.score_samples(X)
+        n = ll.shape[0]
+        return float(-2.0 * float(ll.sum()) + self._n_parameters() * np.log(n))
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2p``."""
-        X = check_X(self, X, reset=False)
-        return float(-2.0 * self.score(X) * X.shape[0] + 2 * self._n_parameters())
+        ll = self.score_samples(X)
+        return float(-2.0 * float(ll.sum()) + 2 * self._n_parameters())
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture.
