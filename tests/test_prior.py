@@ -188,3 +188,9 @@ def test_relative_reg_covar_follows_the_units_of_x():
     # Absolute 1e-3 swamps a variance of 1e-8: both clusters blur into one.
     ab = GaussianMixture(2, reg_covar=1e-3, random_state=0).fit(X)
     assert np.all(ab.covariances_[:, 0, 0] >= 1e-3)
+
+
+def test_partial_fit_refuses_the_prior():
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match="partial_fit"):
+        GaussianMixture(2, prior="default").partial_fit(X)

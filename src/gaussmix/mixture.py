@@ -503,6 +503,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         >>> np.sort(gm.means_[:, 0]).round(0)
         array([0., 6.])
         """
+        if self.prior is not None or self.reg_covar_mode != "absolute":
+            raise ValueError(
+                "partial_fit (stepwise EM) supports neither prior= nor reg_covar_mode='relative'; "
+                "use fit, or leave them at their defaults"
+            )
         state: OnlineState | None = getattr(self, "_online_state", None)
         fitted = hasattr(self, "means_")
         if state is not None and getattr(self, "_online_means", None) is not self.means_:
