@@ -223,8 +223,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     >>> rng = np.random.default_rng(0)
     >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
     >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
-    >>> np.sort(gm.means_[:, 0]).round(0)
-    array([0., 6.])
+    >>> [round(float(m)) for m in np.sort(gm.means_[:, 0])]
+    [0, 6]
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
