@@ -79,3 +79,18 @@ def test_eii_is_one_shared_spherical_variance(faithful):
     np.testing.assert_allclose(gm.means_, mu, rtol=1e-6)
     ss = sum((resp[:, j] * ((faithful - mu[j]) ** 2).sum(1)).sum() for j in range(3))
     assert gm.covariances_[0] == pytest.approx(ss / faithful.size + 1e-6, rel=1e-6)
+
+
+@pytest.mark.parametrize("ct", TYPES)
+def test_float32_matches_sklearn_float32(ct):
+    # soft EM on float32 input computes in float32, accumulating in float64
+    X = DATASETS["blobs5d"]().astype(np.float32)
+    init = _start(X, 4, ct)
+    ref = SkGMM(4, covariance_type=ct, tol=0.0, max_iter=20, **init)
+    got = GaussianMixture(4, covariance_type=ct, tol=0.0, max_iter=20, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref.fit(X)
+        got.fit(X)
+    assert got.score(X) == pytest.approx(ref.score(X), rel=1e-4)
+    np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-3, atol=1e-3)

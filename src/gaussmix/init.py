@@ -93,6 +93,7 @@ def initial_stats(
         centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)
         tol = weighted_mean_variance(X, w, shift, chunk_size) * 1e-4
         res = lloyd(X, w, centers, max_iter=300, tol=tol, shift=shift, chunk_size=chunk_size)
+        assert res.labels is not None
         labels = res.labels
     elif method == "k-means++":
         centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)

@@ -97,9 +97,19 @@ _SECOND = {
 def compute_stats_kn(
     Xc: np.ndarray, w: np.ndarray, resp_kn: np.ndarray, kind: str, objective: float = 0.0
 ) -> SuffStats:
-    """Like :func:`compute_stats`, with responsibilities component-major, (k, n)."""
+    """Like :func:`compute_stats`, with responsibilities component-major, (k, n).
+
+    Products run in the dtype of ``Xc``; the block's sums are returned in float64.
+    """
+    w = w.astype(Xc.dtype, copy=False)
     wr = resp_kn * w
-    return SuffStats(wr.sum(axis=1), wr @ Xc, _SECOND[kind](Xc, w, wr), float(objective))
+    f64 = np.float64
+    return SuffStats(
+        wr.sum(axis=1, dtype=f64),
+        (wr @ Xc).astype(f64),
+        np.asarray(_SECOND[kind](Xc, w, wr), dtype=f64),
+        float(objective),
+    )
 
 
 def compute_stats(

@@ -6,7 +6,9 @@ whatever the number of rows. Chunks run on a pool of threads (NumPy and BLAS
 release the GIL) while BLAS itself is held to one thread, which avoids
 oversubscription and is much faster for the small products of one chunk.
 Results are summed in chunk order, so they do not depend on the number of
-threads.
+threads. When ``X`` is a block source (a file or a Dask array, see
+:mod:`gaussmix.execution.sources`), :func:`map_blocks_sum` lets the source
+produce and sum the blocks instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 T = TypeVar("T")
 
 #: Target size in bytes of one chunk's widest float64 temporary, (chunk, k, d).
-_CHUNK_BYTES = 8 * 2**20
+_CHUNK_BYTES = 4 * 2**20
 _MIN_CHUNK, _MAX_CHUNK = 1024, 65536
 
 _N_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("gaussmix_threads", default=1)
@@ -31,7 +33,7 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def default_chunk_size(n_components: int, n_features: int) -> int:
-    """Rows per chunk so that a (chunk, k, d) float64 temporary is about 8 MiB."""
+    """Rows per chunk so that a (chunk, k, d) float64 temporary is about 4 MiB."""
     width = max(n_components * n_features, 1)
     return int(min(_MAX_CHUNK, max(_MIN_CHUNK, _CHUNK_BYTES // (8 * width))))
 
@@ -78,6 +80,16 @@ def _pool(n: int) -> ThreadPoolExecutor:
     return pool
 
 
+def current_n_jobs() -> int:
+    """Threads the enclosing :func:`parallel` block asked for (1 outside one)."""
+    return _N_THREADS.get()
+
+
+def thread_pool(n: int) -> ThreadPoolExecutor:
+    """The shared pool of ``n`` threads."""
+    return _pool(n)
+
+
 def iter_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
     """Consecutive row slices of at most ``chunk_size`` rows."""
     for start in range(0, n_rows, chunk_size):
@@ -96,12 +108,17 @@ def map_blocks(
 
 
 def map_blocks_sum(
-    X: Any, w: np.ndarray, chunk_size: int, fn: Callable[[Any, np.ndarray], T]
+    X: Any, w: np.ndarray | None, chunk_size: int, fn: Callable[[Any, np.ndarray], T]
 ) -> T:
     """Sum of ``fn(X[rows], w[rows])`` over row chunks, added in chunk order.
 
-    ``fn`` must return something that supports ``+`` (statistics do).
+    ``fn`` must return something that supports ``+`` (statistics do). ``X``
+    may also be a block source (anything with a ``map_sum`` method: files,
+    Dask arrays), which then carries its own weights (``w`` is ignored).
     """
+    if hasattr(X, "map_sum"):
+        return X.map_sum(fn, chunk_size)  # type: ignore[no-any-return]
+    assert w is not None
     parts = map_blocks(X, w, chunk_size, fn)
     if not parts:
         raise ValueError("no rows to process")
@@ -109,6 +126,25 @@ def map_blocks_sum(
     for part in parts[1:]:
         total = total + part  # type: ignore[operator]
     return total
+
+
+def map_rows(
+    X: Any, fn: Callable[[np.ndarray], np.ndarray], chunk_size: int, width: int | None,
+    dtype: Any,
+) -> Any:
+    """``fn`` of every row chunk, stacked: shape (n_rows,) or (n_rows, width).
+
+    An array gives an array; a block source gives what its ``map_rows``
+    gives (an array for files, a lazy Dask array for Dask).
+    """
+    if hasattr(X, "map_rows"):
+        if hasattr(X, "persist"):  # Dask: lazy, one task per block
+            return X.map_rows(fn, chunk_size, width=width, dtype=dtype)
+        return X.map_rows(fn, chunk_size)
+    parts = map_blocks(X, np.empty(X.shape[0]), chunk_size, lambda Xb, _w: fn(Xb))
+    if not parts:
+        return np.empty((0,) if width is None else (0, width), dtype=dtype)
+    return np.concatenate(parts).astype(dtype, copy=False)
 
 
 def weighted_mean_variance(
