@@ -86,7 +86,8 @@ def run_em(
         )
         total = stats.total_weight
         params = mstep(
-            stats, model, reg_covar=reg_covar, shift=shift, equal_weights=equal_weights
+            stats, model, reg_covar=reg_covar, shift=shift, equal_weights=equal_weights,
+            previous=params.covariances,
         )
         previous, lower_bound = lower_bound, stats.objective / total
         history.append(lower_bound)

@@ -19,6 +19,7 @@ def mstep(
     reg_covar: float,
     shift: np.ndarray,
     equal_weights: bool = False,
+    previous: np.ndarray | None = None,
 ) -> GMMParams:
     """Maximum-likelihood parameters from statistics.
 
@@ -33,6 +34,9 @@ def mstep(
         The shift the statistics were taken about.
     equal_weights : bool
         Hold mixing weights at ``1 / n_components``.
+    previous : ndarray or None
+        Covariances of the previous iteration: the warm start of models with
+        an iterative M-step.
 
     Raises
     ------
@@ -43,7 +47,7 @@ def mstep(
     d = stats.sk.shape[1]
     means_c = stats.sk / nk[:, None]
     W = scatter(stats, nk, model.stats_kind)
-    cov = model.layout.add_reg(model.mstep(nk, W, d), reg_covar)
+    cov = model.layout.add_reg(model.mstep(nk, W, d, previous), reg_covar)
     prec_chol = model.layout.precisions_cholesky(cov)
     k = nk.shape[0]
     weights = np.full(k, 1.0 / k) if equal_weights else nk / nk.sum()

@@ -33,7 +33,10 @@ class CovarianceModel:
     stats_kind: str = "full"
     description: str = ""
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Maximum-likelihood covariances from weighted counts and scatter.
 
         Parameters
@@ -43,6 +46,9 @@ class CovarianceModel:
         scatter : ndarray
             Within-component scatter in the shape of ``stats_kind``.
         n_features : int
+        previous : ndarray or None
+            The previous M-step's covariances (layout shape), where iterative
+            models start their inner iteration; closed forms ignore it.
 
         Returns
         -------

@@ -20,7 +20,10 @@ class EII(CovarianceModel):
     stats_kind = "pooled_diag"
     description = "spherical, equal volume"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         lam = float(np.sum(scatter)) / (float(np.sum(nk)) * n_features)
         return np.full(nk.shape[0], lam)
 
@@ -36,7 +39,10 @@ class VII(CovarianceModel):
     stats_kind = "diag"
     description = "spherical, variable volume"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return np.mean(scatter / nk[:, None], axis=1)
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
@@ -51,7 +57,10 @@ class VVI(CovarianceModel):
     stats_kind = "diag"
     description = "diagonal, variable volume and shape"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return scatter / nk[:, None]
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
@@ -66,7 +75,10 @@ class EEE(CovarianceModel):
     stats_kind = "pooled"
     description = "ellipsoidal, equal volume, shape and orientation"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return scatter / float(np.sum(nk))
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
@@ -81,7 +93,10 @@ class VVV(CovarianceModel):
     stats_kind = "full"
     description = "ellipsoidal, variable volume, shape and orientation"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return scatter / nk[:, None, None]
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
