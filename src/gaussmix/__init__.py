@@ -4,6 +4,7 @@ from .cluster import KMeans
 from .covariance import ALIASES, MODELS, SingularCovarianceError, get_model
 from .datasets import load_faithful, load_iris, make_elongated
 from .mixture import GaussianMixture
+from .selection import Selection, select
 
 __version__ = "0.1.0"
 
@@ -12,9 +13,11 @@ __all__ = [
     "MODELS",
     "GaussianMixture",
     "KMeans",
+    "Selection",
     "SingularCovarianceError",
     "get_model",
     "load_faithful",
     "load_iris",
     "make_elongated",
+    "select",
 ]

@@ -32,8 +32,13 @@ from ._layouts import LAYOUTS, SingularCovarianceError
 _SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 
-def _changed(new: float, old: float, tol: float) -> bool:
-    return abs(new - old) > tol * max(abs(new), np.finfo(np.float64).tiny)
+def _changed(new: float, old: float, tol: float, scale: float) -> bool:
+    """Whether the objective moved by more than ``tol`` per unit of mass.
+
+    The objectives below are in log-likelihood units and can sit near zero,
+    so their change is measured against the total mass, not their value.
+    """
+    return not abs(new - old) <= tol * scale
 
 
 def _unit_det(S: np.ndarray) -> np.ndarray:
@@ -82,7 +87,7 @@ class VEI(_Iterative):
             shape = s / g
             # Objective with λ at its optimum for this shape: d Σ n_k log λ_k + const.
             new = float(d * np.sum(nk * np.log((scatter / shape).sum(axis=1) / (d * nk))))
-            if not _changed(new, obj, self.inner_tol):
+            if not _changed(new, obj, self.inner_tol, float(np.sum(nk))):
                 break
             obj = new
         lam = (scatter / shape).sum(axis=1) / (d * nk)
@@ -121,7 +126,7 @@ class VEE(_Iterative):
             _check_positive(lam)
             new = float(d * np.sum(nk * np.log(lam)))
             C = _unit_det(np.tensordot(1.0 / lam, scatter, axes=1))
-            if not _changed(new, obj, self.inner_tol):
+            if not _changed(new, obj, self.inner_tol, float(np.sum(nk))):
                 break
             obj = new
         lam = np.einsum("kij,ji->k", scatter, np.linalg.inv(C)) / (d * nk)
@@ -153,6 +158,10 @@ class VEV(_Iterative):
         omega, L = sorted_eigh(scatter)
         _check_positive(omega.sum(axis=1))
         shape = np.ones(d)
+        if previous is not None and np.all(np.isfinite(previous)):
+            prev = np.linalg.eigvalsh(previous[0])[::-1]
+            if prev[-1] > 0:
+                shape = prev / _geomean_rows(prev)
         obj = np.inf
         for _ in range(self.inner_max_iter):
             lam = (omega / shape).sum(axis=1) / (d * nk)
@@ -163,7 +172,7 @@ class VEV(_Iterative):
             if not g > 0:
                 raise SingularCovarianceError(0)
             shape = s / g
-            if not _changed(new, obj, self.inner_tol):
+            if not _changed(new, obj, self.inner_tol, float(np.sum(nk))):
                 break
             obj = new
         lam = (omega / shape).sum(axis=1) / (d * nk)
@@ -256,7 +265,7 @@ class _CommonOrientation(_Iterative):
             c = _diag_in(D, scatter)
             _check_positive(c)
             eig, new = self._shapes(c, nk)
-            done = not _changed(new, obj, self.inner_tol)
+            done = not _changed(new, obj, self.inner_tol, float(np.sum(nk)))
             obj = new
             if done:
                 break

@@ -1,0 +1,277 @@
+"""Model selection over numbers of components x covariance models, by BIC / AIC / ICL.
+
+``select`` fits one :class:`~gaussmix.GaussianMixture` per cell of the grid
+(as R's ``Mclust`` does), starting every cell from one shared hierarchical
+tree by default, and returns a :class:`Selection` with the table of scores
+and the best fitted model. A cell that fails (singular or degenerate
+covariance, a component emptied, too few distinct rows) is recorded with its
+reason instead of aborting the selection.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from ._validation import check_sample_weight, check_X
+from .covariance import MODELS, canonical_name, get_model
+from .estep import log_resp
+from .execution import iter_slices
+from .mixture import GaussianMixture
+
+CRITERIA = ("bic", "aic", "icl")
+
+#: A fitted covariance whose smallest eigenvalue (less ``reg_covar``) is below
+#: this fraction of the data's mean variance counts as degenerate: its
+#: likelihood is unbounded noise, not a model (mclust reports such cells as NA).
+DEGENERATE_TOL = float(np.sqrt(np.finfo(np.float64).eps))
+
+_COLUMNS = (
+    "covariance_type", "n_components", "log_likelihood", "n_parameters",
+    "bic", "aic", "icl", "converged", "n_iter", "error",
+)
+
+
+class Selection:
+    """Result of :func:`select`: a table of fits and the best one.
+
+    Attributes
+    ----------
+    best_ : GaussianMixture or None
+        The fitted model minimising ``criterion`` (``None`` if every cell failed).
+    table_ : list of dict
+        One record per (covariance_type, n_components) with keys
+        ``covariance_type``, ``n_components``, ``log_likelihood``,
+        ``n_parameters``, ``bic``, ``aic``, ``icl`` (lower is better; NaN for a
+        failed cell), ``converged``, ``n_iter`` and ``error`` (``None``, or why
+        the cell failed).
+    criterion : str
+        ``"bic"``, ``"aic"`` or ``"icl"``.
+
+    Examples
+    --------
+    >>> from gaussmix import load_faithful, select
+    >>> X, _ = load_faithful()
+    >>> sel = select(X, n_components=range(1, 4), covariance_types=["EEE", "VVV"])
+    >>> sel.best_.covariance_model_, sel.best_.n_components
+    ('EEE', 3)
+    """
+
+    def __init__(self, table: list[dict[str, Any]], best: GaussianMixture | None,
+                 criterion: str) -> None:
+        self.table_ = table
+        self.best_ = best
+        self.criterion = criterion
+
+    def ranked(self) -> list[dict[str, Any]]:
+        """Successful records, best (lowest criterion) first."""
+        ok = [r for r in self.table_ if r["error"] is None]
+        return sorted(ok, key=lambda r: r[self.criterion])
+
+    @property
+    def failed_(self) -> list[dict[str, Any]]:
+        """Records of the cells that could not be fitted."""
+        return [r for r in self.table_ if r["error"] is not None]
+
+    def to_frame(self) -> Any:
+        """The table as a ``pandas.DataFrame`` (requires pandas)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on environment
+            raise ImportError("Selection.to_frame() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self.table_, columns=list(_COLUMNS))
+
+    def __repr__(self) -> str:
+        top = self.ranked()[:5]
+        crit = self.criterion
+        lines = [f"Selection by {crit.upper()} (lower is better) over {len(self.table_)} fits"]
+        if not top:
+            lines.append("  every fit failed")
+        else:
+            lines.append(f"  {'model':<6}{'G':>3}{'logL':>14}{'params':>8}{crit.upper():>14}")
+            for r in top:
+                lines.append(
+                    f"  {r['covariance_type']:<6}{r['n_components']:>3}"
+                    f"{r['log_likelihood']:>14.3f}{r['n_parameters']:>8}{r[crit]:>14.3f}"
+                )
+        if self.failed_:
+            lines.append(f"  {len(self.failed_)} fit(s) failed (see failed_)")
+        return "\n".join(lines)
+
+
+def _model_list(covariance_types: str | Iterable[str]) -> list[str]:
+    if isinstance(covariance_types, str):
+        if covariance_types == "all":
+            return list(MODELS)
+        return [canonical_name(covariance_types)]
+    codes: list[str] = []
+    for name in covariance_types:
+        code = canonical_name(name)
+        if code not in codes:
+            codes.append(code)
+    if not codes:
+        raise ValueError("covariance_types is empty")
+    return codes
+
+
+def _component_list(n_components: int | Iterable[int]) -> list[int]:
+    values = [n_components] if isinstance(n_components, Integral) else list(n_components)
+    out: list[int] = []
+    for k in values:
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"n_components must hold positive integers, got {k!r}")
+        if int(k) not in out:
+            out.append(int(k))
+    if not out:
+        raise ValueError("n_components is empty")
+    return sorted(out)
+
+
+def _scores(gm: GaussianMixture, X: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    """Weighted log-likelihood, BIC, AIC and ICL of a fitted model in one pass.
+
+    The sample size in BIC's ``log n`` is the total weight.
+    """
+    _, params, model, shift, chunk = gm._fitted(X)
+    loglik = map_term = 0.0
+    for sl in iter_slices(X.shape[0], chunk):
+        lse, lr = log_resp(X[sl], params, model, shift)
+        loglik += float(w[sl] @ lse)
+        map_term += float(w[sl] @ lr.max(axis=1))
+    p = gm._n_parameters()
+    n = float(w.sum())
+    bic = -2.0 * loglik + p * np.log(n)
+    return {"log_likelihood": loglik, "n_parameters": p, "bic": bic,
+            "aic": -2.0 * loglik + 2.0 * p, "icl": bic - 2.0 * map_term}
+
+
+def _degenerate(gm: GaussianMixture, data_var: float) -> str | None:
+    """Reason if a fitted covariance has (numerically) collapsed, else None."""
+    k, d = gm.means_.shape
+    layout = get_model(gm.covariance_model_).layout
+    eig = np.linalg.eigvalsh(layout.full(gm.covariances_, k, d))[:, 0] - gm.reg_covar
+    bad = np.flatnonzero(eig <= DEGENERATE_TOL * data_var)
+    if bad.size:
+        j = int(bad[0])
+        return (f"degenerate covariance: component {j} has variance {eig[j]:.3g} along "
+                "some direction (collapsed onto too few points)")
+    return None
+
+
+def select(
+    X: Any,
+    n_components: int | Iterable[int] = range(1, 10),
+    covariance_types: str | Iterable[str] = "all",
+    criterion: str = "bic",
+    sample_weight: Any = None,
+    **gmm_params: Any,
+) -> Selection:
+    """Fit Gaussian mixtures over a grid and choose one by BIC, AIC or ICL.
+
+    Every (covariance model, number of components) cell is one
+    :class:`GaussianMixture` fit. By default cells start as R's ``Mclust``
+    does: from mclust's model-based hierarchical tree (``init_params="hc"``),
+    built once and cut at each number of components. A cell that cannot be
+    fitted (singular or degenerate covariance, too few distinct rows) gets no
+    score and its reason in the table; it never aborts the selection.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_components : int or iterable of int, default=range(1, 10)
+    covariance_types : "all", str or iterable of str, default="all"
+        mclust codes (``"EII"`` ... ``"VVV"``) or scikit-learn aliases;
+        ``"all"`` is the 14 models.
+    criterion : {"bic", "aic", "icl"}, default="bic"
+        All three are computed (lower is better, scikit-learn's sign);
+        this one picks ``best_``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Row weights; the log-likelihood is weighted and BIC's sample size is
+        the total weight.
+    **gmm_params
+        Passed to every :class:`GaussianMixture` (e.g. ``tol``, ``reg_covar``,
+        ``stopping``, ``max_iter``, ``random_state``). To reproduce mclust use
+        ``stopping="relative", tol=1e-5, reg_covar=0``.
+
+    Returns
+    -------
+    Selection
+
+    Raises
+    ------
+    ValueError
+        For invalid ``X``, grid, criterion or ``gmm_params`` (checked before
+        any fit).
+
+    Examples
+    --------
+    >>> from gaussmix import load_iris, select
+    >>> X, _, _ = load_iris()
+    >>> sel = select(X, stopping="relative", tol=1e-5, reg_covar=0)
+    >>> sel.best_.covariance_model_, sel.best_.n_components
+    ('VEV', 2)
+    >>> round(sel.ranked()[0]["bic"], 3)
+    561.728
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    for fixed in ("n_components", "covariance_type"):
+        if fixed in gmm_params:
+            raise ValueError(f"{fixed} is set by the grid; do not pass it in gmm_params")
+    models = _model_list(covariance_types)
+    ks = _component_list(n_components)
+    params = {"init_params": "hc", **gmm_params}
+    proto = GaussianMixture(**params)
+    proto._validate_params()
+    X = check_X(proto, X, reset=True, min_samples=2)
+    w = check_sample_weight(sample_weight, X)
+    data_var = float(np.mean(np.var(X, axis=0)))
+
+    tree = None
+    if params["init_params"] == "hc" and params.get("resp_init") is None:
+        from .hc import hc_tree
+
+        tree = hc_tree(X, random_state=check_random_state(params.get("random_state")))
+
+    table: list[dict[str, Any]] = []
+    best: GaussianMixture | None = None
+    best_score = np.inf
+    for code in models:
+        for k in ks:
+            gm = GaussianMixture(n_components=k, covariance_type=code, **params)
+            gm._hc_tree = tree
+            record: dict[str, Any] = {"covariance_type": code, "n_components": k}
+            try:
+                if k > X.shape[0]:
+                    raise ValueError(f"{k} components for {X.shape[0]} rows")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    gm.fit(X, sample_weight=sample_weight)
+                reason = _degenerate(gm, data_var)
+                if reason is not None:
+                    raise FloatingPointError(reason)
+                scores = _scores(gm, X, w)
+                if not np.isfinite(scores["log_likelihood"]):
+                    raise FloatingPointError("log-likelihood is not finite")
+            except Exception as exc:  # noqa: BLE001 - one bad cell must not sink the grid
+                record.update({c: np.nan for c in ("log_likelihood", "bic", "aic", "icl")})
+                n_iter = getattr(gm, "n_iter_", 0)
+                record.update({"n_parameters": None, "converged": False,
+                               "n_iter": n_iter, "error": f"{type(exc).__name__}: {exc}"})
+                table.append(record)
+                continue
+            record.update(scores)
+            record.update({"converged": bool(gm.converged_), "n_iter": int(gm.n_iter_),
+                           "error": None})
+            table.append(record)
+            if record[criterion] < best_score:
+                best, best_score = gm, record[criterion]
+    if best is not None:
+        del best._hc_tree  # only a start-up aid; the fitted model must not hold the tree
+    return Selection([{c: r.get(c) for c in _COLUMNS} for r in table], best, criterion)
