@@ -143,7 +143,7 @@ class _Groups:
         return term - self.term[a] - self.term[others]
 
     def merge(self, a: int, b: int) -> None:
-        n, mean, W, trace, term = self.merged(a, np.array([b]))
+        n, mean, _, trace, term = self.merged(a, np.array([b]))
         delta = self.mean[b] - self.mean[a]
         f = self.n[a] * self.n[b] / n[0]
         self.W[a] = self.W[a] + self.W[b] + f * np.outer(delta, delta)
@@ -236,7 +236,7 @@ def hc_partitions(tree: HCTree, n_components: list[int] | range) -> dict[int, np
     ValueError
         If some ``k`` exceeds the number of distinct rows.
     """
-    ks = sorted(set(int(k) for k in n_components))
+    ks = sorted({int(k) for k in n_components})
     if ks and ks[-1] > tree.n_groups:
         raise ValueError(
             f"hierarchical start cannot make {ks[-1]} groups from {tree.n_groups} distinct rows"
