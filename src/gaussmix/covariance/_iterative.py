@@ -185,15 +185,13 @@ class VEV(_Iterative):
         return n_components + (d - 1) + n_components * d * (d - 1) // 2
 
 
-def _common_orientation(previous: np.ndarray | None, d: int) -> np.ndarray:
-    """Starting common orientation: the previous covariances' eigenvectors, or I.
+def _common_orientation(previous: np.ndarray, d: int) -> np.ndarray:
+    """Starting common orientation: the previous covariances' eigenvectors.
 
     Covariances that share an orientation ``D`` (plus ``reg_covar · I``,
     which keeps eigenvectors) are all diagonalised by ``D``; their sum breaks
     ties between equal eigenvalues of any one of them.
     """
-    if previous is None or not np.all(np.isfinite(previous)):
-        return np.eye(d)
     return np.linalg.eigh(previous.sum(axis=0))[1]
 
 
@@ -249,14 +247,10 @@ class _CommonOrientation(_Iterative):
         inverse eigenvalues, which makes it the likelihood's orientation term."""
         return 1.0 / eig
 
-    def mstep(
-        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
-        previous: np.ndarray | None = None,
-    ) -> np.ndarray:
-        d = n_features
-        omega_max = np.linalg.eigvalsh(scatter)[:, -1]
-        _check_positive(omega_max)
-        D = _common_orientation(previous, d)
+    def _inner(
+        self, nk: np.ndarray, scatter: np.ndarray, D: np.ndarray, omega_max: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Iterate from orientation ``D``; returns ``(D, eigenvalues (k, d), objective)``."""
         c = _diag_in(D, scatter)
         _check_positive(c)
         eig, obj = self._shapes(c, nk)
@@ -269,6 +263,30 @@ class _CommonOrientation(_Iterative):
             obj = new
             if done:
                 break
+        return D, eig, obj
+
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
+        d = n_features
+        omega_max = np.linalg.eigvalsh(scatter)[:, -1]
+        _check_positive(omega_max)
+        if previous is not None and np.all(np.isfinite(previous)):
+            starts = [_common_orientation(previous, d)]
+        else:
+            # Cold start: the orientation problem has local optima, so try the
+            # identity (mclust's start), the pooled scatter's and each
+            # component's eigenvectors, and keep the best.
+            starts = [np.eye(d), np.linalg.eigh(scatter.sum(axis=0))[1]]
+            starts += list(np.linalg.eigh(scatter)[1])
+        best: tuple[np.ndarray, np.ndarray, float] | None = None
+        for D0 in starts:
+            res = self._inner(nk, scatter, D0, omega_max)
+            if best is None or res[2] < best[2]:
+                best = res
+        assert best is not None
+        D, eig, _ = best
         return np.matmul(D[None] * eig[:, None, :], D.T[None])
 
 
