@@ -15,6 +15,9 @@ with ``β = 1`` and ``α = tr(scatter of all rows) / (n d)``. The cost of a
 merge is ``term(merged) - term(a) - term(b)``. The tree is deterministic;
 cutting it at ``k`` groups gives the starting partition for ``k`` components.
 
+For one-dimensional data mclust starts from quantile classes instead (``k``
+groups of about equal counts between quantiles); so does this module.
+
 The agglomeration is O(m²) in time and memory for ``m`` rows, so above
 ``max_rows`` rows (mclust: 2,000) it runs on a random subset; every row then
 gets its starting responsibilities from a classification step: an M-step on
@@ -52,12 +55,16 @@ class HCTree(NamedTuple):
         first index.
     n_samples : int
         Number of rows of the data the tree was built for.
+    values : ndarray of shape (m,) or None
+        For one-dimensional data, the clustered values: partitions are then
+        quantile classes and ``merges`` is empty.
     """
 
     rows: np.ndarray
     groups: np.ndarray
     merges: np.ndarray
     n_samples: int
+    values: np.ndarray | None = None
 
     @property
     def n_groups(self) -> int:
@@ -222,8 +229,35 @@ def hc_tree(
         rows = np.arange(n)
     Xs = np.asarray(X[rows], dtype=np.float64)
     groups = _duplicate_groups(Xs)
+    if Xs.shape[1] == 1:
+        return HCTree(rows, groups, np.empty((0, 2), dtype=np.intp), n, Xs[:, 0].copy())
     merges = _agglomerate(svd_transform(Xs), groups)
     return HCTree(rows, groups, merges, n)
+
+
+def quantile_classes(x: np.ndarray, k: int) -> np.ndarray:
+    """``k`` classes of 1-D values between quantiles (mclust's univariate start).
+
+    Quantiles at ``n + 1`` equal probabilities, ``n`` raised from ``k`` until
+    ``k + 1`` distinct breakpoints exist; surplus breakpoints closest to their
+    neighbours are dropped. Labels are 0 .. k-1 from the smallest values up.
+    """
+    n_distinct = np.unique(x).size
+    if k > n_distinct:
+        raise ValueError(
+            f"hierarchical start cannot make {k} groups from {n_distinct} distinct rows"
+        )
+    m = k
+    q = np.unique(np.quantile(x, np.linspace(0.0, 1.0, m + 1)))
+    while q.size < k + 1:
+        m += 1
+        q = np.unique(np.quantile(x, np.linspace(0.0, 1.0, m + 1)))
+    if q.size > k + 1:
+        inner = q[1:-1]
+        gaps = np.diff(q)[1:]  # gap to the right neighbour of each inner breakpoint
+        drop = np.argsort(gaps, kind="stable")[: q.size - k - 1]
+        q = np.concatenate([q[:1], np.delete(inner, drop), q[-1:]])
+    return np.clip(np.searchsorted(q[1:-1], x, side="right"), 0, k - 1).astype(np.intp)
 
 
 def hc_partitions(tree: HCTree, n_components: list[int] | range) -> dict[int, np.ndarray]:
@@ -237,6 +271,8 @@ def hc_partitions(tree: HCTree, n_components: list[int] | range) -> dict[int, np
         If some ``k`` exceeds the number of distinct rows.
     """
     ks = sorted({int(k) for k in n_components})
+    if tree.values is not None:
+        return {k: quantile_classes(tree.values, k) for k in ks}
     if ks and ks[-1] > tree.n_groups:
         raise ValueError(
             f"hierarchical start cannot make {ks[-1]} groups from {tree.n_groups} distinct rows"
