@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .covariance import CovarianceModel
 from .stats import SuffStats, compute_stats, stats_from_labels
@@ -32,6 +31,23 @@ class GMMParams(NamedTuple):
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
+
+
+def _exp_normalise(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise log-sum-exp of ``wlp``, and ``exp(wlp - lse)`` computed in its place.
+
+    Faster than ``scipy.special.logsumexp`` on the (rows, components) blocks
+    here, which the layouts return column-major so that row reductions run
+    over contiguous columns.
+    """
+    mx = wlp.max(axis=1)
+    mx[~np.isfinite(mx)] = 0.0
+    np.subtract(wlp, mx[:, None], out=wlp)
+    np.exp(wlp, out=wlp)
+    total = wlp.sum(axis=1)
+    np.divide(wlp, total[:, None], out=wlp)
+    with np.errstate(divide="ignore"):
+        return np.log(total) + mx, wlp
 
 
 def weighted_log_prob(
@@ -57,7 +73,7 @@ def log_resp(
     log_resp : ndarray of shape (n_rows, n_components)
     """
     wlp = weighted_log_prob(X, params, model, shift)
-    lse = logsumexp(wlp, axis=1)
+    lse, _ = _exp_normalise(wlp.copy())
     wlp -= lse[:, None]
     return lse, wlp
 
@@ -70,9 +86,7 @@ def estep_soft(
     wlp = model.layout.log_gaussian(Xc, params.means - shift, params.precisions_cholesky)
     with np.errstate(divide="ignore"):
         wlp += np.log(params.weights)
-    lse = logsumexp(wlp, axis=1)
-    np.subtract(wlp, lse[:, None], out=wlp)
-    resp = np.exp(wlp, out=wlp)
+    lse, resp = _exp_normalise(wlp)
     return compute_stats(Xc, w, resp, model.stats_kind, float(w @ lse))
 
 

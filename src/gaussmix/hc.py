@@ -58,13 +58,16 @@ class HCTree(NamedTuple):
     values : ndarray of shape (m,) or None
         For one-dimensional data, the clustered values: partitions are then
         quantile classes and ``merges`` is empty.
+    cache : dict
+        Partitions already cut, by number of groups (filled by :func:`hc_partitions`).
     """
 
     rows: np.ndarray
     groups: np.ndarray
     merges: np.ndarray
     n_samples: int
-    values: np.ndarray | None = None
+    values: np.ndarray | None
+    cache: dict[int, np.ndarray]
 
     @property
     def n_groups(self) -> int:
@@ -126,8 +129,10 @@ class _Groups:
             out[big] = np.logaddexp(logdet, log_base[big])
         return n * out
 
-    def merged(self, a: int, others: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Size, mean, scatter, trace and term of ``a`` merged with each of ``others``."""
+    def costs(self, a: int, others: np.ndarray) -> np.ndarray:
+        """Criterion cost of merging group ``a`` with each of ``others``."""
+        if others.size == 0:
+            return np.empty(0)
         na, no = self.n[a], self.n[others]
         n = na + no
         delta = self.mean[others] - self.mean[a]
@@ -136,25 +141,24 @@ class _Groups:
         big = n > self.p
         W = None
         if np.any(big):
+            # Scatters are needed only where the merged group outgrows the dimension.
             W = np.zeros((others.size, self.p, self.p))
-            ob, db = others[big], delta[big]
-            W[big] = self.W[a] + self.W[ob] + f[big, None, None] * (db[:, :, None] * db[:, None, :])
-        term = self._term(n, trace, W)
-        mean = (na * self.mean[a] + no[:, None] * self.mean[others]) / n[:, None]
-        return n, mean, W, trace, term
-
-    def costs(self, a: int, others: np.ndarray) -> np.ndarray:
-        if others.size == 0:
-            return np.empty(0)
-        term = self.merged(a, others)[4]
-        return term - self.term[a] - self.term[others]
+            db = delta[big]
+            W[big] = self.W[a] + self.W[others[big]] + f[big, None, None] * (
+                db[:, :, None] * db[:, None, :])
+        return self._term(n, trace, W) - self.term[a] - self.term[others]
 
     def merge(self, a: int, b: int) -> None:
-        n, mean, _, trace, term = self.merged(a, np.array([b]))
+        """Replace group ``a`` by the union of ``a`` and ``b``."""
+        na, nb = self.n[a], self.n[b]
+        n = na + nb
         delta = self.mean[b] - self.mean[a]
-        f = self.n[a] * self.n[b] / n[0]
+        f = na * nb / n
         self.W[a] = self.W[a] + self.W[b] + f * np.outer(delta, delta)
-        self.n[a], self.mean[a], self.trace[a], self.term[a] = n[0], mean[0], trace[0], term[0]
+        self.trace[a] = self.trace[a] + self.trace[b] + f * float(delta @ delta)
+        self.mean[a] = (na * self.mean[a] + nb * self.mean[b]) / n
+        self.n[a] = n
+        self.term[a] = self._term(self.n[a:a + 1], self.trace[a:a + 1], self.W[a:a + 1])[0]
 
 
 def _agglomerate(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -230,9 +234,9 @@ def hc_tree(
     Xs = np.asarray(X[rows], dtype=np.float64)
     groups = _duplicate_groups(Xs)
     if Xs.shape[1] == 1:
-        return HCTree(rows, groups, np.empty((0, 2), dtype=np.intp), n, Xs[:, 0].copy())
+        return HCTree(rows, groups, np.empty((0, 2), dtype=np.intp), n, Xs[:, 0].copy(), {})
     merges = _agglomerate(svd_transform(Xs), groups)
-    return HCTree(rows, groups, merges, n)
+    return HCTree(rows, groups, merges, n, None, {})
 
 
 def quantile_classes(x: np.ndarray, k: int) -> np.ndarray:
@@ -271,8 +275,12 @@ def hc_partitions(tree: HCTree, n_components: list[int] | range) -> dict[int, np
         If some ``k`` exceeds the number of distinct rows.
     """
     ks = sorted({int(k) for k in n_components})
+    if all(k in tree.cache for k in ks):
+        return {k: tree.cache[k].copy() for k in ks}
     if tree.values is not None:
-        return {k: quantile_classes(tree.values, k) for k in ks}
+        out = {k: quantile_classes(tree.values, k) for k in ks}
+        tree.cache.update({k: v.copy() for k, v in out.items()})
+        return out
     if ks and ks[-1] > tree.n_groups:
         raise ValueError(
             f"hierarchical start cannot make {ks[-1]} groups from {tree.n_groups} distinct rows"
@@ -295,6 +303,7 @@ def hc_partitions(tree: HCTree, n_components: list[int] | range) -> dict[int, np
         rank = np.empty_like(first)
         rank[np.argsort(first, kind="stable")] = np.arange(first.size)
         out[k] = rank[inv.ravel()].astype(np.intp)
+        tree.cache[k] = out[k].copy()
     return out
 
 

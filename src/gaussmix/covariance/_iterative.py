@@ -196,8 +196,9 @@ def _common_orientation(previous: np.ndarray, d: int) -> np.ndarray:
 
 
 def _orientation_mm(
-    scatter: np.ndarray, D: np.ndarray, inv_shape: np.ndarray, omega_max: np.ndarray
-) -> np.ndarray:
+    scatter: np.ndarray, D: np.ndarray, WD: np.ndarray, inv_shape: np.ndarray,
+    omega_max: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """One round of the two MM updates of the common orientation.
 
     Minimises ``Σ_k tr(W_k D M_k Dᵀ)`` over orthogonal ``D``, with ``M_k =
@@ -205,10 +206,10 @@ def _orientation_mm(
     eigenvalue), step 2 with ``M_k ≼ max(M_k) I``; each linearises the concave
     remainder, and the minimiser of a linear function over orthogonal
     matrices ``tr(Gᵀ D)`` is ``-U Vᵀ`` from the SVD ``G = U S Vᵀ``.
+    ``WD`` is ``W_k D`` for the incoming ``D``; returns the new ``D`` and ``W_k D``.
     """
     # Step 1: G = Σ_k (W_k - ω_k I) D M_k.
-    WD = np.matmul(scatter, D)  # (k, d, d)
-    G = np.sum((WD - omega_max[:, None, None] * D[None]) * inv_shape[:, None, :], axis=0)
+    G = np.sum((WD - omega_max[:, None, None] * D) * inv_shape[:, None, :], axis=0)
     U, _, Vt = np.linalg.svd(G)
     D = -U @ Vt
     # Step 2: G = Σ_k W_k D (M_k - max(M_k) I).
@@ -216,12 +217,21 @@ def _orientation_mm(
     m = inv_shape - inv_shape.max(axis=1, keepdims=True)
     G = np.sum(WD * m[:, None, :], axis=0)
     U, _, Vt = np.linalg.svd(G)
-    return -U @ Vt
+    D = -U @ Vt
+    return D, np.matmul(scatter, D)
 
 
-def _diag_in(D: np.ndarray, scatter: np.ndarray) -> np.ndarray:
-    """``diag(Dᵀ W_k D)`` for every component, shape (k, d)."""
-    return np.einsum("ij,kil,lj->kj", D, scatter, D)
+def _diag_in(D: np.ndarray, WD: np.ndarray) -> np.ndarray:
+    """``diag(Dᵀ W_k D)`` for every component from ``WD = W_k D``, shape (k, d)."""
+    c = np.sum(WD * D, axis=1)
+    if not np.all(c > 0):
+        _check_positive(c)
+    return c
+
+
+#: Inner iterations each cold-start candidate orientation gets before the best
+#: one is iterated to convergence.
+_COLD_ITER = 10
 
 
 class _CommonOrientation(_Iterative):
@@ -248,18 +258,17 @@ class _CommonOrientation(_Iterative):
         return 1.0 / eig
 
     def _inner(
-        self, nk: np.ndarray, scatter: np.ndarray, D: np.ndarray, omega_max: np.ndarray
+        self, nk: np.ndarray, scatter: np.ndarray, D: np.ndarray, omega_max: np.ndarray,
+        max_iter: int,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Iterate from orientation ``D``; returns ``(D, eigenvalues (k, d), objective)``."""
-        c = _diag_in(D, scatter)
-        _check_positive(c)
-        eig, obj = self._shapes(c, nk)
-        for _ in range(self.inner_max_iter):
-            D = _orientation_mm(scatter, D, self._mm_weights(eig), omega_max)
-            c = _diag_in(D, scatter)
-            _check_positive(c)
-            eig, new = self._shapes(c, nk)
-            done = not _changed(new, obj, self.inner_tol, float(np.sum(nk)))
+        scale = float(np.sum(nk))
+        WD = np.matmul(scatter, D)
+        eig, obj = self._shapes(_diag_in(D, WD), nk)
+        for _ in range(max_iter):
+            D, WD = _orientation_mm(scatter, D, WD, self._mm_weights(eig), omega_max)
+            eig, new = self._shapes(_diag_in(D, WD), nk)
+            done = not _changed(new, obj, self.inner_tol, scale)
             obj = new
             if done:
                 break
@@ -273,20 +282,16 @@ class _CommonOrientation(_Iterative):
         omega_max = np.linalg.eigvalsh(scatter)[:, -1]
         _check_positive(omega_max)
         if previous is not None and np.all(np.isfinite(previous)):
-            starts = [_common_orientation(previous, d)]
+            D0 = _common_orientation(previous, d)
         else:
             # Cold start: the orientation problem has local optima, so try the
             # identity (mclust's start), the pooled scatter's and each
-            # component's eigenvectors, and keep the best.
+            # component's eigenvectors for a few iterations, and go on from the best.
             starts = [np.eye(d), np.linalg.eigh(scatter.sum(axis=0))[1]]
             starts += list(np.linalg.eigh(scatter)[1])
-        best: tuple[np.ndarray, np.ndarray, float] | None = None
-        for D0 in starts:
-            res = self._inner(nk, scatter, D0, omega_max)
-            if best is None or res[2] < best[2]:
-                best = res
-        assert best is not None
-        D, eig, _ = best
+            trials = [self._inner(nk, scatter, D, omega_max, _COLD_ITER) for D in starts]
+            D0 = min(trials, key=lambda t: t[2])[0]
+        D, eig, _ = self._inner(nk, scatter, D0, omega_max, self.inner_max_iter)
         return np.matmul(D[None] * eig[:, None, :], D.T[None])
 
 

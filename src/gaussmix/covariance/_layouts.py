@@ -121,7 +121,9 @@ class FullLayout(Layout):
         return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
 
     def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
-        out = np.empty((X.shape[0], means.shape[0]))
+        # Column-major, as in every layout: row-wise reductions over components
+        # (log-sum-exp, argmax) then run over contiguous columns.
+        out = np.empty((X.shape[0], means.shape[0]), order="F")
         for k, (mu, U) in enumerate(zip(means, prec_chol)):
             y = X @ U
             y -= mu @ U
@@ -160,7 +162,7 @@ class TiedLayout(Layout):
     def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
         y = X @ prec_chol
         m = means @ prec_chol
-        out = np.einsum("ij,ij->i", y, y)[:, None] - 2.0 * (y @ m.T) + np.einsum("ij,ij->i", m, m)
+        out = np.einsum("ij,ij->i", y, y)[:, None] - 2.0 * (m @ y.T).T + np.einsum("ij,ij->i", m, m)
         return np.maximum(out, 0.0, out=out)
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
@@ -195,7 +197,7 @@ class DiagLayout(Layout):
 
     def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
         p = prec_chol**2
-        out = (X * X) @ p.T - 2.0 * (X @ (means * p).T) + np.sum(means**2 * p, axis=1)
+        out = (p @ (X * X).T).T - 2.0 * ((means * p) @ X.T).T + np.sum(means**2 * p, axis=1)
         return np.maximum(out, 0.0, out=out)
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
@@ -233,7 +235,7 @@ class SphericalLayout(Layout):
 
     def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
         p = prec_chol**2
-        out = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * (X @ means.T) + np.sum(means**2, axis=1)
+        out = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * (means @ X.T).T + np.sum(means**2, axis=1)
         np.maximum(out, 0.0, out=out)
         return out * p
 
