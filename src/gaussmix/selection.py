@@ -10,14 +10,17 @@ reason instead of aborting the selection.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 from ._validation import check_sample_weight, check_X
 from .covariance import MODELS, canonical_name, get_model
@@ -164,12 +167,23 @@ def _degenerate(gm: GaussianMixture, data_var: float) -> str | None:
     return None
 
 
+def _resolve_n_jobs(n_jobs: int | None, n_cells: int) -> int:
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
+    cpus = os.cpu_count() or 1
+    workers = int(n_jobs) if n_jobs > 0 else max(1, cpus + 1 + int(n_jobs))
+    return max(1, min(workers, n_cells))
+
+
 def select(
     X: Any,
     n_components: int | Iterable[int] = range(1, 10),
     covariance_types: str | Iterable[str] = "all",
     criterion: str = "bic",
     sample_weight: Any = None,
+    n_jobs: int | None = None,
     **gmm_params: Any,
 ) -> Selection:
     """Fit Gaussian mixtures over a grid and choose one by BIC, AIC or ICL.
@@ -194,6 +208,9 @@ def select(
     sample_weight : array-like of shape (n_samples,), default=None
         Row weights; the log-likelihood is weighted and BIC's sample size is
         the total weight.
+    n_jobs : int or None, default=None
+        Threads fitting cells at once (NumPy releases the GIL in its kernels);
+        ``None`` means 1, ``-1`` all CPUs. Results do not depend on it.
     **gmm_params
         Passed to every :class:`GaussianMixture` (e.g. ``tol``, ``reg_covar``,
         ``stopping``, ``max_iter``, ``random_state``). To reproduce mclust use
@@ -239,39 +256,49 @@ def select(
 
         tree = hc_tree(X, random_state=check_random_state(params.get("random_state")))
 
-    table: list[dict[str, Any]] = []
+    def fit_cell(cell: tuple[str, int]) -> tuple[dict[str, Any], GaussianMixture | None]:
+        code, k = cell
+        gm = GaussianMixture(n_components=k, covariance_type=code, **params)
+        gm._hc_tree = tree
+        record: dict[str, Any] = {"covariance_type": code, "n_components": k}
+        try:
+            if k > X.shape[0]:
+                raise ValueError(f"{k} components for {X.shape[0]} rows")
+            gm.fit(X, sample_weight=sample_weight)
+            reason = _degenerate(gm, data_var)
+            if reason is not None:
+                raise FloatingPointError(reason)
+            scores = _scores(gm, X, w)
+            if not np.isfinite(scores["log_likelihood"]):
+                raise FloatingPointError("log-likelihood is not finite")
+        except Exception as exc:  # noqa: BLE001 - one bad cell must not sink the grid
+            record.update({c: np.nan for c in ("log_likelihood", "bic", "aic", "icl")})
+            record.update({"n_parameters": None, "converged": False,
+                           "n_iter": getattr(gm, "n_iter_", 0),
+                           "error": f"{type(exc).__name__}: {exc}"})
+            return record, None
+        record.update(scores)
+        record.update({"converged": bool(gm.converged_), "n_iter": int(gm.n_iter_),
+                       "error": None})
+        return record, gm
+
+    cells = [(code, k) for code in models for k in ks]
+    workers = _resolve_n_jobs(n_jobs, len(cells))
+    # Cells are many small-matrix fits: one BLAS thread each avoids oversubscription.
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if workers == 1:
+            results = [fit_cell(c) for c in cells]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(fit_cell, cells))
+
+    table = [r for r, _ in results]
     best: GaussianMixture | None = None
     best_score = np.inf
-    for code in models:
-        for k in ks:
-            gm = GaussianMixture(n_components=k, covariance_type=code, **params)
-            gm._hc_tree = tree
-            record: dict[str, Any] = {"covariance_type": code, "n_components": k}
-            try:
-                if k > X.shape[0]:
-                    raise ValueError(f"{k} components for {X.shape[0]} rows")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    gm.fit(X, sample_weight=sample_weight)
-                reason = _degenerate(gm, data_var)
-                if reason is not None:
-                    raise FloatingPointError(reason)
-                scores = _scores(gm, X, w)
-                if not np.isfinite(scores["log_likelihood"]):
-                    raise FloatingPointError("log-likelihood is not finite")
-            except Exception as exc:  # noqa: BLE001 - one bad cell must not sink the grid
-                record.update({c: np.nan for c in ("log_likelihood", "bic", "aic", "icl")})
-                n_iter = getattr(gm, "n_iter_", 0)
-                record.update({"n_parameters": None, "converged": False,
-                               "n_iter": n_iter, "error": f"{type(exc).__name__}: {exc}"})
-                table.append(record)
-                continue
-            record.update(scores)
-            record.update({"converged": bool(gm.converged_), "n_iter": int(gm.n_iter_),
-                           "error": None})
-            table.append(record)
-            if record[criterion] < best_score:
-                best, best_score = gm, record[criterion]
+    for record, gm in results:
+        if gm is not None and record[criterion] < best_score:
+            best, best_score = gm, record[criterion]
     if best is not None:
         del best._hc_tree  # only a start-up aid; the fitted model must not hold the tree
     return Selection([{c: r.get(c) for c in _COLUMNS} for r in table], best, criterion)
