@@ -59,8 +59,12 @@ class SuffStats(NamedTuple):
 def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
     k, d = wr.shape[1], Xc.shape[1]
     out = np.empty((k, d, d))
+    # Row-major (d, n) operands: each product streams contiguous rows (wr from
+    # the E-step is column-major, so its transpose's rows are contiguous too).
+    Xt = np.ascontiguousarray(Xc.T)
+    wrt = wr.T
     for j in range(k):
-        out[j] = (Xc * wr[:, j : j + 1]).T @ Xc
+        out[j] = (Xt * wrt[j]) @ Xc
     return out
 
 

@@ -121,14 +121,28 @@ class FullLayout(Layout):
         return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
 
     def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
-        # Column-major, as in every layout: row-wise reductions over components
-        # (log-sum-exp, argmax) then run over contiguous columns.
-        out = np.empty((X.shape[0], means.shape[0]), order="F")
-        for k, (mu, U) in enumerate(zip(means, prec_chol)):
-            y = X @ U
-            y -= mu @ U
-            out[:, k] = np.einsum("ij,ij->i", y, y)
-        return out
+        # Components go in groups through one product ``U_gᵀ Xᵀ`` (rows: component,
+        # output dimension), sized so no temporary exceeds rows x max(k, d). The
+        # result is column-major, as in every layout: row-wise reductions over
+        # components (log-sum-exp, argmax) then run over contiguous columns.
+        n, d = X.shape
+        k = means.shape[0]
+        out = np.empty((k, n))
+        Xt = X.T
+        step = max(1, max(k, d) // d)
+        for s in range(0, k, step):
+            e = min(k, s + step)
+            Ut = np.swapaxes(prec_chol[s:e], 1, 2).reshape((e - s) * d, d)
+            bias = np.einsum("kd,kde->ke", means[s:e], prec_chol[s:e]).reshape(-1, 1)
+            y = Ut @ Xt
+            y -= bias
+            np.square(y, out=y)
+            y3 = y.reshape(e - s, d, n)
+            acc = out[s:e]
+            np.copyto(acc, y3[:, 0, :])
+            for j in range(1, d):
+                acc += y3[:, j, :]
+        return out.T
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.asarray(cov)
