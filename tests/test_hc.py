@@ -134,3 +134,40 @@ def test_gaussian_mixture_hc_init_matches_partition_start() -> None:
     st = hc_initial_stats(X, w, 3, get_model("VVV"), hc_tree(X), shift, 64)
     ref = stats_from_partition(X, w, lab, 3, "full", shift, 64)
     np.testing.assert_allclose(st.Sk, ref.Sk)
+
+
+def _greedy_reference(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Naive agglomeration: every step evaluates every pair exactly."""
+    from gaussmix.hc import _Groups
+
+    n, p = Z.shape
+    Zs = Z / np.sqrt(n * p)
+    st = _Groups(Z, groups, float(np.sum((Zs - Zs.mean(0)) ** 2)), 1.0)
+    active = list(range(st.n.shape[0]))
+    merges = []
+    while len(active) > 1:
+        best = (np.inf, (0, 0))
+        for a in active:
+            others = np.array([o for o in active if o > a])
+            if others.size:
+                c = st.costs(a, others)[0]
+                j = int(np.argmin(c))
+                if c[j] < best[0]:
+                    best = (c[j], (a, int(others[j])))
+        a, b = best[1]
+        merges.append((a, b))
+        st.merge(a, b)
+        active.remove(b)
+    return np.array(merges)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_agglomeration_equals_naive_greedy(seed: int) -> None:
+    from gaussmix.hc import _agglomerate, _duplicate_groups
+
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(c, 0.7, size=(30, 3)) for c in [(0, 0, 0), (3, 0, 1), (0, 4, 2)]])
+    X = np.vstack([X, X[:5]])  # duplicates start grouped
+    groups = _duplicate_groups(X)
+    Z = svd_transform(X)
+    np.testing.assert_array_equal(_agglomerate(Z, groups), _greedy_reference(Z, groups))

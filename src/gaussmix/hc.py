@@ -129,10 +129,16 @@ class _Groups:
             out[big] = np.logaddexp(logdet, log_base[big])
         return n * out
 
-    def costs(self, a: int, others: np.ndarray) -> np.ndarray:
-        """Criterion cost of merging group ``a`` with each of ``others``."""
+    def costs(self, a: int, others: np.ndarray, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Cost of merging group ``a`` with each of ``others``, and which are exact.
+
+        With ``exact=False`` a merged group larger than the dimension gets the
+        lower bound that drops ``|W / l|`` from its term (the determinant is
+        the expensive part); the agglomeration refines a bound only when it
+        is the smallest candidate.
+        """
         if others.size == 0:
-            return np.empty(0)
+            return np.empty(0), np.empty(0, dtype=bool)
         na, no = self.n[a], self.n[others]
         n = na + no
         delta = self.mean[others] - self.mean[a]
@@ -140,13 +146,14 @@ class _Groups:
         trace = self.trace[a] + self.trace[others] + f * np.einsum("ij,ij->i", delta, delta)
         big = n > self.p
         W = None
-        if np.any(big):
+        if exact and np.any(big):
             # Scatters are needed only where the merged group outgrows the dimension.
             W = np.zeros((others.size, self.p, self.p))
             db = delta[big]
             W[big] = self.W[a] + self.W[others[big]] + f[big, None, None] * (
                 db[:, :, None] * db[:, None, :])
-        return self._term(n, trace, W) - self.term[a] - self.term[others]
+        cost = self._term(n, trace, W) - self.term[a] - self.term[others]
+        return cost, (np.ones(others.size, dtype=bool) if exact else ~big)
 
     def merge(self, a: int, b: int) -> None:
         """Replace group ``a`` by the union of ``a`` and ``b``."""
@@ -170,19 +177,33 @@ def _agglomerate(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
     g = st.n.shape[0]
     if g == 1:
         return np.empty((0, 2), dtype=np.intp)
-    # Full cost matrix (upper and lower triangles mirrored); inf for inactive pairs.
+    # Full cost matrix (upper and lower triangles mirrored), inf for inactive
+    # pairs; entries not marked exact are lower bounds, refined on demand.
     cost = np.full((g, g), np.inf)
+    exact = np.ones((g, g), dtype=bool)
     for a in range(g - 1):
         others = np.arange(a + 1, g)
-        cost[a, a + 1:] = st.costs(a, others)
-        cost[a + 1:, a] = cost[a, a + 1:]
+        c, ex = st.costs(a, others, exact=False)
+        cost[a, a + 1:] = c
+        cost[a + 1:, a] = c
+        exact[a, a + 1:] = ex
+        exact[a + 1:, a] = ex
     nn = np.argmin(cost, axis=1)
     nnd = cost[np.arange(g), nn]
     active = np.ones(g, dtype=bool)
     merges = np.empty((g - 1, 2), dtype=np.intp)
     for step in range(g - 1):
-        a = int(np.argmin(nnd))
-        b = int(nn[a])
+        while True:
+            a = int(np.argmin(nnd))
+            b = int(nn[a])
+            if exact[a, b]:
+                break  # an exact cost no larger than every bound: the true minimum
+            c, _ = st.costs(a, np.array([b]))
+            cost[a, b] = cost[b, a] = c[0]
+            exact[a, b] = exact[b, a] = True
+            for r in (a, b):
+                nn[r] = int(np.argmin(cost[r]))
+                nnd[r] = cost[r, nn[r]]
         a, b = min(a, b), max(a, b)
         merges[step] = (a, b)
         st.merge(a, b)
@@ -192,9 +213,11 @@ def _agglomerate(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
         nnd[b] = np.inf
         others = np.flatnonzero(active)
         others = others[others != a]
-        c = st.costs(a, others)
+        c, ex = st.costs(a, others, exact=False)
         cost[a, others] = c
         cost[others, a] = c
+        exact[a, others] = ex
+        exact[others, a] = ex
         # Rows whose nearest group was a or b must be rescanned; others may now prefer a.
         stale = others[(nn[others] == a) | (nn[others] == b)]
         for r in stale:
