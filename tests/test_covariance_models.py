@@ -253,7 +253,7 @@ def test_integer_weights_equal_repeated_rows(code: str) -> None:
     rng = np.random.default_rng(0)
     reps = rng.integers(1, 4, size=X.shape[0])
     labels = np.arange(X.shape[0]) % 3
-    kw = dict(covariance_type=code, max_iter=15, tol=0.0, reg_covar=1e-9)
+    kw = {"covariance_type": code, "max_iter": 15, "tol": 0.0, "reg_covar": 1e-9}
     a = GaussianMixture(3, resp_init=labels, **kw).fit(X, sample_weight=reps)
     b = GaussianMixture(3, resp_init=np.repeat(labels, reps), **kw).fit(np.repeat(X, reps, axis=0))
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-7, atol=1e-9)

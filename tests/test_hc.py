@@ -122,7 +122,7 @@ def test_subset_for_large_n_is_seeded_and_assigns_every_row() -> None:
 def test_gaussian_mixture_hc_init_matches_partition_start() -> None:
     X = load_iris()[0]
     lab = hc_partitions(hc_tree(X), [3])[3]
-    kw = dict(covariance_type="VEV", reg_covar=0.0, tol=1e-5, stopping="relative")
+    kw = {"covariance_type": "VEV", "reg_covar": 0.0, "tol": 1e-5, "stopping": "relative"}
     a = GaussianMixture(3, init_params="hc", **kw).fit(X)
     b = GaussianMixture(3, resp_init=lab, **kw).fit(X)
     np.testing.assert_allclose(a.means_, b.means_, rtol=1e-12)
