@@ -50,7 +50,7 @@ def test_published_iris_count() -> None:
 def _rotation(angles: np.ndarray, d: int) -> np.ndarray:
     """Product of Givens rotations, one per pair of axes: covers SO(d)."""
     D = np.eye(d)
-    for t, (i, j) in zip(angles, zip(*np.triu_indices(d, 1))):
+    for t, (i, j) in zip(angles, zip(*np.triu_indices(d, 1), strict=True), strict=False):
         G = np.eye(d)
         G[i, i] = G[j, j] = np.cos(t)
         G[i, j], G[j, i] = -np.sin(t), np.sin(t)
@@ -97,7 +97,7 @@ class _Param:
 def _q(covs: np.ndarray, nk: np.ndarray, W: np.ndarray) -> float:
     """Σ_k n_k log|Σ_k| + tr(W_k Σ_k⁻¹) (minus twice the expected complete log-lik)."""
     out = 0.0
-    for S, n, Wk in zip(covs, nk, W):
+    for S, n, Wk in zip(covs, nk, W, strict=True):
         sign, logdet = np.linalg.slogdet(S)
         if not (sign > 0 and np.all(np.isfinite(S))):
             return np.inf  # the optimiser strayed to a degenerate point
@@ -151,7 +151,8 @@ def _feasible(code: str, covs: np.ndarray) -> None:
         np.testing.assert_allclose(eig / lam[:, None], np.repeat(eig[:1] / lam[0], k, 0), rtol=1e-6)
     if shape == "E" and orient == "I":
         diag = np.einsum("kii->ki", covs)
-        np.testing.assert_allclose(diag / lam[:, None], np.repeat(diag[:1] / lam[0], k, 0), rtol=1e-6)
+        expected = np.repeat(diag[:1] / lam[0], k, 0)
+        np.testing.assert_allclose(diag / lam[:, None], expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("code", CODES)
@@ -206,12 +207,25 @@ def test_closed_forms_by_hand(code: str) -> None:
     np.testing.assert_allclose(covs, expected, rtol=1e-10)
 
 
-def test_mstep_raises_singular_for_collapsed_component() -> None:
-    nk = np.array([5.0, 1e-14])
-    W = np.stack([np.eye(2) * 5.0, np.zeros((2, 2))])
-    for code in ["EVI", "EVV", "VEI", "VEE", "VEV", "VVE", "EVE"]:
-        with pytest.raises(SingularCovarianceError):
-            _model_mstep(code, nk, W)
+@pytest.mark.parametrize("code", CODES)
+def test_collapsed_component_gives_finite_covariances(code: str) -> None:
+    # One component empty (zero scatter), another on a line (rank-1 scatter):
+    # the M-step is undefined there, and falls back to its ridge limit rather
+    # than raising or returning NaN; reg_covar then makes it usable.
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(20, 3))
+    line = np.outer(rng.normal(size=6), [1.0, 2.0, 0.5])
+    nk = np.array([20.0, 1e-14, 6.0])
+    W = np.stack([Y.T @ Y, np.zeros((3, 3)), line.T @ line])
+    covs = _model_mstep(code, nk, W)
+    assert np.all(np.isfinite(covs))
+    assert np.all(np.linalg.eigvalsh(covs + 1e-6 * np.eye(3)) > 0)
+
+
+def test_no_spread_at_all_raises() -> None:
+    nk = np.array([3.0, 2.0])
+    with pytest.raises(SingularCovarianceError, match="no spread"):
+        _model_mstep("VEV", nk, np.zeros((2, 3, 3)))
 
 
 # ------------------------------------------------------------- densities, EM

@@ -84,7 +84,7 @@ def test_exact_vve_mstep_beats_mclusts() -> None:
 
     def q(covs: np.ndarray) -> float:
         return float(sum(n * np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, Wk))
-                         for S, n, Wk in zip(covs, nk, W)))
+                         for S, n, Wk in zip(covs, nk, W, strict=True)))
 
     ours = q(VVE().mstep(nk, W, 3))
     theirs = q(_MclustVVE().mstep(nk, W, 3))
@@ -204,7 +204,7 @@ def test_sample_weight_equals_repeated_rows() -> None:
         warnings.simplefilter("ignore")
         a = select(X, sample_weight=reps, **kw)
         b = select(np.repeat(X, reps, axis=0), **kw)
-    for ra, rb in zip(a.table_, b.table_):
+    for ra, rb in zip(a.table_, b.table_, strict=True):
         assert ra["bic"] == pytest.approx(rb["bic"], rel=1e-6)
 
 

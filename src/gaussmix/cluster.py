@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Integral, Real
 from typing import Any
 
@@ -11,10 +12,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_n_components, check_sample_weight, check_X
-from .execution import iter_slices, resolve_chunk_size
+from ._input import check_predict_input, prepare_fit_input
+from ._validation import check_sample_weight, check_X
+from .execution import is_block_input, map_blocks, map_rows, parallel, resolve_chunk_size
+from .init_streaming import seeds_for_source
 from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
-from .mixture import GaussianMixture, _weighted_mean
+from .mixture import GaussianMixture
+
+
+def _nearest_label(X: np.ndarray, *, centers_c: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    return nearest_center(np.asarray(X, dtype=np.float64) - shift, centers_c)[0]
 
 
 class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -40,6 +47,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
     random_state : int, RandomState instance or None, default=None
     chunk_size : int or None, default=None
         Rows per block.
+    n_jobs : int or None, default=None
+        Threads over row chunks (``None`` or ``-1``: all cores).
 
     Attributes
     ----------
@@ -68,6 +77,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "random_state": ["random_state"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -80,6 +90,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         tol: float = 1e-4,
         random_state: Any = None,
         chunk_size: int | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -88,13 +99,17 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self.tol = tol
         self.random_state = random_state
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Compute k-means clustering.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), path, block source or Dask array
+            Files and Dask arrays are read block by block, one pass per
+            Lloyd iteration; seeds then come from a one-pass sample (files)
+            or k-means|| (Dask).
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -103,26 +118,31 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self : KMeans
         """
         self._validate_params()
-        X = check_X(self, X, reset=True)
-        w = check_sample_weight(sample_weight, X)
+        with parallel(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> KMeans:
         k = self.n_clusters
-        check_n_components(k, X, "n_clusters")
-        chunk = resolve_chunk_size(self.chunk_size, k, X.shape[1])
-        shift = _weighted_mean(X, w, chunk)
         rng = check_random_state(self.random_state)
-        tol = float(np.mean(np.var(X, axis=0))) * self.tol
+        data = prepare_fit_input(self, X, sample_weight, k, self.chunk_size, rng=rng,
+                                 name="n_clusters")
+        X, w, shift, chunk, d = data.X, data.w, data.shift, data.chunk_size, data.n_features
+        tol = data.mean_variance() * self.tol
         given = not isinstance(self.init, str)
         if given:
             centers0 = np.asarray(self.init, dtype=np.float64)
-            if centers0.shape != (k, X.shape[1]) or not np.all(np.isfinite(centers0)):
+            if centers0.shape != (k, d) or not np.all(np.isfinite(centers0)):
                 raise ValueError(
-                    f"init array must be finite with shape {(k, X.shape[1])}, got {centers0.shape}"
+                    f"init array must be finite with shape {(k, d)}, got {centers0.shape}"
                 )
         best: KMeansResult | None = None
         for _ in range(1 if given else self.n_init):
             if given:
                 c0 = centers0
+            elif data.summary is not None:  # block source: sample or k-means|| seeds
+                c0 = seeds_for_source(self.init, X, data.summary.sample, k, rng, shift, chunk)
             elif self.init == "k-means++":
+                assert w is not None
                 c0 = kmeans_plusplus(X, w, k, rng, shift, chunk)
             else:
                 c0 = np.asarray(X[rng.permutation(X.shape[0])[:k]], dtype=np.float64)
@@ -131,10 +151,11 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
                 best = res
         assert best is not None
         self.cluster_centers_ = best.centers
-        self.labels_ = best.labels
         self.inertia_ = best.inertia
         self.n_iter_ = best.n_iter
-        self._weight_sum = float(w.sum())
+        self._weight_sum = data.total_weight
+        # A block source keeps no per-row state during Lloyd: one more pass for labels.
+        self.labels_ = best.labels if best.labels is not None else self.predict(X)
         return self
 
     def _assign(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -143,15 +164,28 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
         shift = self.cluster_centers_.mean(axis=0)
         cc = self.cluster_centers_ - shift
-        labels = np.empty(X.shape[0], dtype=np.intp)
-        d2 = np.empty(X.shape[0])
-        for sl in iter_slices(X.shape[0], chunk):
-            labels[sl], d2[sl] = nearest_center(np.asarray(X[sl], dtype=np.float64) - shift, cc)
-        return labels, d2
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)
+
+        with parallel(self.n_jobs):
+            parts = map_blocks(X, np.empty(X.shape[0]), chunk, block)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def predict(self, X: Any) -> np.ndarray:
-        """Index of the nearest centre for every row, shape (n_samples,)."""
-        return self._assign(X)[0]
+        """Index of the nearest centre for every row, shape (n_samples,).
+
+        ``X`` may also be a path or block source (an array comes back) or a
+        Dask array (a lazy Dask array comes back).
+        """
+        if not is_block_input(X):
+            return self._assign(X)[0]
+        check_is_fitted(self, "cluster_centers_")
+        X = check_predict_input(self, X)
+        chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, self.n_features_in_)
+        shift = self.cluster_centers_.mean(axis=0)
+        fn = partial(_nearest_label, centers_c=self.cluster_centers_ - shift, shift=shift)
+        return map_rows(X, fn, chunk, None, np.intp)  # type: ignore[no-any-return]
 
     def transform(self, X: Any) -> np.ndarray:
         """Euclidean distance of every row to every centre, shape (n_samples, n_clusters)."""
@@ -160,17 +194,19 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         chunk = resolve_chunk_size(self.chunk_size, self.n_clusters, X.shape[1])
         shift = self.cluster_centers_.mean(axis=0)
         cc = self.cluster_centers_ - shift
-        out = np.empty((X.shape[0], self.n_clusters))
-        for sl in iter_slices(X.shape[0], chunk):
-            Xc = np.asarray(X[sl], dtype=np.float64) - shift
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+            Xc = np.asarray(Xb, dtype=np.float64) - shift
             d2 = (np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ cc.T
                   + np.einsum("ij,ij->i", cc, cc))
-            out[sl] = np.sqrt(np.maximum(d2, 0.0))
-        return out
+            return np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
+
+        with parallel(self.n_jobs):
+            return np.concatenate(map_blocks(X, np.empty(X.shape[0]), chunk, block))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Minus the (weighted) inertia of ``X`` against the fitted centres."""
-        labels, d2 = self._assign(X)
+        _, d2 = self._assign(X)
         w = check_sample_weight(sample_weight, d2[:, None])
         return -float(w @ d2)
 

@@ -72,7 +72,7 @@ def make_elongated(
     parts, labels = [], []
     # Long axis sd 2.5, short axis sd 0.5, the two 3.0 apart across and
     # staggered 1.5 along: nearer across than a cluster is long.
-    for j, (c, offset) in enumerate(zip(counts[:2], ([0.0, 0.0], [1.5, 3.0]))):
+    for j, (c, offset) in enumerate(zip(counts[:2], ([0.0, 0.0], [1.5, 3.0]), strict=False)):
         z = rng.normal(size=(c, 2)) * np.array([2.5, 0.5])
         parts.append((z + offset) @ rot.T)
         labels.append(np.full(c, j))

@@ -46,6 +46,23 @@ def _print_table(rows: list[tuple[str, str, str]], out: TextIO) -> None:
         print(f"  {r[0]:<{w0}}  {r[1]:>{w1}}  {r[2]:>12}", file=out)
 
 
+def _print_limit(out: TextIO) -> None:
+    from .limits import vanishing_variance
+
+    X, _ = load_faithful()
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    print(
+        "k-means is a special case: soft EM with equal weights and one shared spherical\n"
+        "variance σ² held fixed, started at the k-means centres (faithful, standardised).\n"
+        "As σ² → 0 its responsibilities become the hard k-means assignment:",
+        file=out,
+    )
+    print(f"  {'σ²':>7}  {'max(1 - max r)':>14}  {'max |μ - centre|':>16}", file=out)
+    for s in vanishing_variance(X, 2):
+        print(f"  {s.variance:>7g}  {s.max_gap:>14.2e}  {s.max_shift:>16.2e}", file=out)
+    print(file=out)
+
+
 def run_demo(out: TextIO, seed: int = 0) -> None:
     """Print the k-means vs GMM comparison on the built-in data sets."""
     X_e, y_e = make_elongated(random_state=seed)
@@ -63,6 +80,7 @@ def run_demo(out: TextIO, seed: int = 0) -> None:
         print(f"{title}, k = {k}", file=out)
         _print_table(_compare_rows(X, k, y, seed), out)
         print(file=out)
+    _print_limit(out)
     print(
         "k-means is scored as its equivalent Gaussian mixture (one shared spherical\n"
         "variance, equal weights), so log-likelihood and BIC compare like with like.\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,8 +55,8 @@ def _converged(new: float, old: float, tol: float, rule: str, total_weight: floa
 
 
 def run_em(
-    X: np.ndarray,
-    w: np.ndarray,
+    X: Any,
+    w: np.ndarray | None,
     model: CovarianceModel,
     params: GMMParams,
     *,
@@ -74,6 +74,8 @@ def run_em(
     Each iteration computes the objective of the current parameters in the
     E-step, then replaces them by the M-step's; it stops when the objective's
     change satisfies the ``stopping`` rule, or after ``max_iter`` iterations.
+    ``X`` is an array with weights ``w``, or a block source (a file, a Dask
+    array) that carries its own weights (``w`` is then ``None``).
     """
     estep = ESTEPS[assignment]
     lower_bound = -np.inf

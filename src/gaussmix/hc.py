@@ -129,7 +129,9 @@ class _Groups:
             out[big] = np.logaddexp(logdet, log_base[big])
         return n * out
 
-    def costs(self, a: int, others: np.ndarray, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def costs(
+        self, a: int, others: np.ndarray, exact: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Cost of merging group ``a`` with each of ``others``, and which are exact.
 
         With ``exact=False`` a merged group larger than the dimension gets the
@@ -359,3 +361,18 @@ def hc_initial_stats(
         return st._replace(objective=0.0)
 
     return map_blocks_sum(X, w, chunk_size, block)
+
+
+def hc_centers(
+    rows: np.ndarray, n_components: int, random_state: np.random.RandomState | None = None
+) -> np.ndarray:
+    """Means of the hierarchical partition of ``rows`` into ``n_components`` groups.
+
+    Starting centres for data read in blocks: the tree is built on a row
+    sample and every row then joins its nearest centre.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    tree = hc_tree(rows, random_state=random_state)
+    labels = hc_partitions(tree, [n_components])[n_components]
+    sub = rows[tree.rows]
+    return np.stack([sub[labels == j].mean(axis=0) for j in range(n_components)])

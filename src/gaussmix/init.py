@@ -7,11 +7,21 @@ from collections.abc import Callable
 import numpy as np
 
 from .covariance import CovarianceModel
-from .execution import iter_slices
+from .execution import iter_slices, map_blocks, map_blocks_sum, weighted_mean_variance
 from .kmeans import kmeans_plusplus, lloyd, nearest_center
 from .stats import SuffStats, compute_stats, stats_from_labels
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
+
+
+class _Rows:
+    """Stands in for an array in :func:`map_blocks`: indexing gives the slice itself."""
+
+    def __init__(self, n: int) -> None:
+        self.shape = (n,)
+
+    def __getitem__(self, sl: slice) -> slice:
+        return sl
 
 
 def stats_from_partition(
@@ -19,13 +29,12 @@ def stats_from_partition(
     shift: np.ndarray, chunk_size: int,
 ) -> SuffStats:
     """Statistics of a hard partition given as integer labels."""
-    total: SuffStats | None = None
-    for sl in iter_slices(X.shape[0], chunk_size):
+    # Labels travel with their rows: map over (X, labels) chunk by chunk.
+    def block(sl: slice, wb: np.ndarray) -> SuffStats:
         Xc = np.asarray(X[sl], dtype=np.float64) - shift
-        st = stats_from_labels(Xc, w[sl], labels[sl], n_components, kind)
-        total = st if total is None else total + st
-    assert total is not None
-    return total
+        return stats_from_labels(Xc, wb, labels[sl], n_components, kind)
+
+    return map_blocks_sum(_Rows(X.shape[0]), w, chunk_size, block)
 
 
 def stats_from_resp(
@@ -47,11 +56,12 @@ def nearest_labels(
     X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> np.ndarray:
     """Index of the nearest centre for every row."""
-    labels = np.empty(X.shape[0], dtype=np.intp)
     cc = centers - shift
-    for sl in iter_slices(X.shape[0], chunk_size):
-        labels[sl] = nearest_center(np.asarray(X[sl], dtype=np.float64) - shift, cc)[0]
-    return labels
+
+    def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+        return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)[0]
+
+    return np.concatenate(map_blocks(X, np.empty(X.shape[0]), chunk_size, block))
 
 
 def initial_stats(
@@ -89,8 +99,9 @@ def initial_stats(
         return stats_from_resp(X, w, draw, kind, shift, chunk_size)
     if method == "kmeans":
         centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)
-        tol = float(np.mean(np.var(X, axis=0))) * 1e-4
+        tol = weighted_mean_variance(X, w, shift, chunk_size) * 1e-4
         res = lloyd(X, w, centers, max_iter=300, tol=tol, shift=shift, chunk_size=chunk_size)
+        assert res.labels is not None
         labels = res.labels
     elif method == "k-means++":
         centers = kmeans_plusplus(X, w, n_components, rng, shift, chunk_size)

@@ -8,17 +8,19 @@ spherical covariance, equal weights and hard responsibilities.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from functools import partial
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .execution import iter_slices
+from .estep import argmax_kn
+from .execution import map_blocks, map_blocks_sum
 from .stats import SuffStats, stats_from_labels
 
 
 class KMeansResult(NamedTuple):
     centers: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray | None
     inertia: float
     n_iter: int
 
@@ -28,11 +30,13 @@ def nearest_center(Xc: np.ndarray, centers_c: np.ndarray) -> tuple[np.ndarray, n
 
     Both arguments are shifted float64 arrays.
     """
-    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c.
-    partial = np.einsum("ij,ij->i", centers_c, centers_c) - 2.0 * (Xc @ centers_c.T)
-    labels = np.argmin(partial, axis=1)
-    d2 = partial[np.arange(Xc.shape[0]), labels] + np.einsum("ij,ij->i", Xc, Xc)
-    return labels, np.maximum(d2, 0.0)
+    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c;
+    # component-major (k, n) so the search over centres streams whole rows.
+    neg = 2.0 * (centers_c @ Xc.T)
+    neg -= np.einsum("ij,ij->i", centers_c, centers_c)[:, None]
+    labels, best = argmax_kn(neg)
+    d2 = np.einsum("ij,ij->i", Xc, Xc) - best
+    return labels, np.maximum(d2, 0.0, out=d2)
 
 
 def lloyd_block(
@@ -45,43 +49,83 @@ def lloyd_block(
     return stats, labels, d2
 
 
-def _assign_all(
-    X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, shift: np.ndarray, chunk_size: int
-) -> tuple[SuffStats, np.ndarray, np.ndarray]:
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    d2 = np.empty(n)
-    total: SuffStats | None = None
-    for sl in iter_slices(n, chunk_size):
-        st, labels[sl], d2[sl] = lloyd_block(X[sl], w[sl], centers_c, shift)
-        total = st if total is None else total + st
-    assert total is not None
-    return total, labels, d2
+class _Farthest(NamedTuple):
+    """The rows farthest from their centres, most distant first (ties: earlier row)."""
+
+    size: int
+    d2: np.ndarray
+    rows: np.ndarray
+    labels: np.ndarray
+    w: np.ndarray
+
+    def __add__(self, other: object) -> _Farthest:  # type: ignore[override]
+        if not isinstance(other, _Farthest):
+            return NotImplemented
+        pairs = zip(self[1:], other[1:], strict=True)
+        return _farthest(self.size, *(np.concatenate([a, b]) for a, b in pairs))
 
 
-def _relocate_empty(
-    stats: SuffStats, X: np.ndarray, w: np.ndarray, labels: np.ndarray, d2: np.ndarray,
-    shift: np.ndarray,
-) -> SuffStats:
+def _farthest(size: int, d2: np.ndarray, rows: np.ndarray, labels: np.ndarray,
+              w: np.ndarray) -> _Farthest:
+    n = d2.shape[0]
+    if n > size:  # candidates: every row at least as far as the size-th farthest
+        cand = np.flatnonzero(d2 >= np.partition(d2, n - size)[n - size])
+    else:
+        cand = np.arange(n)
+    keep = cand[np.argsort(-d2[cand], kind="stable")][:size]
+    return _Farthest(size, d2[keep], rows[keep], labels[keep], w[keep])
+
+
+class _LloydPart(NamedTuple):
+    stats: SuffStats
+    far: _Farthest
+
+    def __add__(self, other: object) -> _LloydPart:  # type: ignore[override]
+        if not isinstance(other, _LloydPart):
+            return NotImplemented
+        return _LloydPart(self.stats + other.stats, self.far + other.far)
+
+
+def _lloyd_part(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
+                shift: np.ndarray) -> _LloydPart:
+    """Statistics of a block and its rows farthest from their centres (for relocation)."""
+    stats, labels, d2 = lloyd_block(X, w, centers_c, shift)
+    k = centers_c.shape[0]
+    Xc = np.asarray(X, dtype=np.float64) - shift
+    return _LloydPart(stats, _farthest(k, d2, Xc, labels, w))
+
+
+def _relocate_empty(stats: SuffStats, far: _Farthest) -> SuffStats:
     """Move each empty cluster onto one of the points farthest from its centre."""
     nk, sk = stats.nk.copy(), stats.sk.copy()
     empty = np.flatnonzero(nk == 0)
     if empty.size == 0:
         return stats
-    far = np.argsort(-d2, kind="stable")[: empty.size]
-    for new_id, idx in zip(empty, far):
-        x = np.asarray(X[idx], dtype=np.float64) - shift
-        old_id = labels[idx]
-        sk[old_id] -= w[idx] * x
-        nk[old_id] -= w[idx]
-        sk[new_id] = w[idx] * x
-        nk[new_id] = w[idx]
+    for j, new_id in enumerate(empty):
+        x, old_id, wi = far.rows[j], far.labels[j], far.w[j]
+        sk[old_id] -= wi * x
+        nk[old_id] -= wi
+        sk[new_id] = wi * x
+        nk[new_id] = wi
     return SuffStats(nk, sk, stats.Sk, stats.objective)
 
 
+def assign_labels(
+    X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-centre label and squared distance of every row of an array."""
+    cc = centers - shift
+
+    def block(Xb: np.ndarray, _w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)
+
+    parts = map_blocks(X, np.empty(X.shape[0]), chunk_size, block)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def lloyd(
-    X: np.ndarray,
-    w: np.ndarray,
+    X: Any,
+    w: np.ndarray | None,
     centers_init: np.ndarray,
     *,
     max_iter: int,
@@ -91,30 +135,32 @@ def lloyd(
 ) -> KMeansResult:
     """Lloyd iterations from given centres (private: assumes validated input).
 
-    Stops when labels no longer change, or when the summed squared centre
-    shift falls to ``tol`` (already scaled to the data). Like
-    scikit-learn's ``lloyd``, a final assignment makes labels match centres.
+    ``X`` is an array (with weights ``w``) or a block source: each iteration
+    is one pass through :func:`~gaussmix.execution.map_blocks_sum`. Stops when
+    the summed squared centre shift falls to ``tol`` (already scaled to the
+    data); unchanged labels give unchanged centres, a shift of exactly 0.
+    Like scikit-learn's ``lloyd``, a final assignment makes labels match
+    centres; ``labels`` is ``None`` for a block source (no per-row state).
     """
     centers_c = np.asarray(centers_init, dtype=np.float64) - shift
-    labels_old: np.ndarray | None = None
-    strict = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        stats, labels, d2 = _assign_all(X, w, centers_c, shift, chunk_size)
-        stats = _relocate_empty(stats, X, w, labels, d2, shift)
+        part = map_blocks_sum(X, w, chunk_size, partial(_lloyd_part, centers_c=centers_c,
+                                                        shift=shift))
+        stats = _relocate_empty(part.stats, part.far)
         new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
         shift_tot = float(np.sum((new_c - centers_c) ** 2))
         centers_c = new_c
-        if labels_old is not None and np.array_equal(labels, labels_old):
-            strict = True
-            break
         if shift_tot <= tol:
             break
-        labels_old = labels
-    if not strict:
-        stats, labels, d2 = _assign_all(X, w, centers_c, shift, chunk_size)
-    inertia = float(w @ d2)
-    return KMeansResult(centers_c + shift, labels, inertia, n_iter)
+    centers = centers_c + shift
+    if isinstance(X, np.ndarray):
+        assert w is not None
+        labels, d2 = assign_labels(X, centers, shift, chunk_size)
+        return KMeansResult(centers, labels, float(w @ d2), n_iter)
+    part = map_blocks_sum(X, w, chunk_size, partial(_lloyd_part, centers_c=centers_c,
+                                                    shift=shift))
+    return KMeansResult(centers, None, -part.stats.objective, n_iter)
 
 
 def kmeans_plusplus(
@@ -139,15 +185,13 @@ def kmeans_plusplus(
     first = rng.choice(n, p=p)
     centers[0] = np.asarray(X[first], dtype=np.float64) - shift
 
+    def block_sqdist(Xb: np.ndarray, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
+        Xc = np.asarray(Xb, dtype=np.float64) - shift
+        out = np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1)
+        return np.maximum(out, 0.0, out=out)
+
     def sqdist_to(c: np.ndarray) -> np.ndarray:
-        out = np.empty((n, c.shape[0]))
-        for sl in iter_slices(n, chunk_size):
-            Xc = np.asarray(X[sl], dtype=np.float64) - shift
-            out[sl] = np.maximum(
-                np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1),
-                0.0,
-            )
-        return out
+        return np.concatenate(map_blocks(X, w, chunk_size, partial(block_sqdist, c=c)))
 
     closest = sqdist_to(centers[:1])[:, 0]
     pot = float(w @ closest)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from functools import partial
 from numbers import Integral, Real
 from typing import Any
 
@@ -19,22 +20,32 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._input import check_predict_input, prepare_fit_input
 from ._validation import check_n_components, check_sample_weight, check_X
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, run_em
-from .estep import GMMParams, log_resp
-from .execution import iter_slices, resolve_chunk_size
+from .estep import GMMParams, log_resp, rows_label, rows_log_density, rows_resp
+from .execution import (
+    is_block_input,
+    map_blocks_sum,
+    map_rows,
+    parallel,
+    resolve_chunk_size,
+)
+from .execution.summary import DataSummary
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
+from .init_streaming import initial_stats_streaming
 from .mstep import mstep
+from .online import OnlineState, stepwise_update
 
 logger = logging.getLogger("gaussmix")
 
 
 def _weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
-    total = np.zeros(X.shape[1])
-    for sl in iter_slices(X.shape[0], chunk_size):
-        total += w[sl] @ np.asarray(X[sl], dtype=np.float64)
-    return total / w.sum()
+    def part(Xb: np.ndarray, wb: np.ndarray) -> np.ndarray:
+        return wb @ np.asarray(Xb, dtype=np.float64)
+
+    return map_blocks_sum(X, w, chunk_size, part) / w.sum()
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
@@ -49,11 +60,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : str, default="full"
+    covariance_type : str or CovarianceModel, default="full"
         ``"full"`` (= ``"VVV"``), ``"tied"`` (= ``"EEE"``), ``"diag"``
         (= ``"VVI"``), ``"spherical"`` (= ``"VII"``) or ``"EII"`` (one
         spherical covariance shared by all components: the model k-means
-        assumes).
+        assumes), or any code in :data:`gaussmix.MODELS`. A
+        :class:`~gaussmix.covariance.CovarianceModel` instance (such as
+        ``FixedSphericalVariance(0.1)``) is used as it is.
     tol : float, default=1e-3
         Convergence threshold on the change of the objective (see ``stopping``).
     reg_covar : float, default=1e-6
@@ -101,6 +114,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
         temporary near 4 MiB. Results do not depend on it beyond round-off.
+    n_jobs : int or None, default=None
+        Threads over row chunks (``None`` or ``-1``: all cores). BLAS runs on
+        one thread inside each. Results do not depend on it.
+    learning_decay : float, default=0.6
+        ``α`` in (0.5, 1] of the step sizes ``η_t = (t + t0)^(-α)`` of
+        :meth:`partial_fit` (stepwise EM); smaller forgets old batches faster.
+    learning_offset : float, default=2.0
+        ``t0 >= 0`` of those step sizes; larger damps the early steps.
 
     Attributes
     ----------
@@ -137,7 +158,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
     _parameter_constraints: dict[str, list[Any]] = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES))],
+        "covariance_type": [StrOptions(set(MODELS) | set(ALIASES)), CovarianceModel],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -155,13 +176,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "equal_weights": ["boolean"],
         "stopping": [StrOptions(set(STOPPING_RULES))],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
         self,
         n_components: int = 1,
         *,
-        covariance_type: str = "full",
+        covariance_type: str | CovarianceModel = "full",
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
@@ -179,6 +203,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         equal_weights: bool = False,
         stopping: str = "absolute",
         chunk_size: int | None = None,
+        n_jobs: int | None = None,
+        learning_decay: float = 0.6,
+        learning_offset: float = 2.0,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -199,6 +226,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.equal_weights = equal_weights
         self.stopping = stopping
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
@@ -206,7 +236,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), path, block source or Dask array
+            A path to a ``.npy``, Parquet (file or directory) or CSV file, or a
+            :class:`~gaussmix.NpySource` / :class:`~gaussmix.ParquetSource` /
+            :class:`~gaussmix.CSVSource`, is read block by block, one pass per
+            iteration; a Dask array or DataFrame is fitted on the active
+            Dask scheduler (see :mod:`gaussmix.execution`).
         y : ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight acts as that many copies
@@ -217,14 +252,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self : GaussianMixture
         """
         self._validate_params()
-        X = check_X(self, X, reset=True, min_samples=2)
-        w = check_sample_weight(sample_weight, X)
-        check_n_components(self.n_components, X)
-        model = get_model(self.covariance_type)
-        k, d = self.n_components, X.shape[1]
-        chunk = resolve_chunk_size(self.chunk_size, k, d)
-        shift = _weighted_mean(X, w, chunk)
+        with parallel(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> GaussianMixture:
         rng = check_random_state(self.random_state)
+        data = prepare_fit_input(self, X, sample_weight, self.n_components, self.chunk_size,
+                                 rng=rng, min_samples=2)
+        X, w, shift, chunk = data.X, data.w, data.shift, data.chunk_size
+        model = get_model(self.covariance_type)
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
 
@@ -233,7 +269,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             if warm:
                 params0 = self._get_params()
             else:
-                params0 = self._initial_params(X, w, model, rng, shift, chunk)
+                params0 = self._initial_params(X, w, model, rng, shift, chunk,
+                                               summary=data.summary)
             res = run_em(
                 X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
                 reg_covar=self.reg_covar, chunk_size=chunk, assignment=self.assignment,
@@ -258,6 +295,80 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.lower_bounds_ = best.history
         return self
 
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
+        """Update the mixture with one mini-batch by stepwise EM.
+
+        The first call initialises the parameters from the batch (as
+        :meth:`fit` would, by ``init_params`` or the ``*_init`` arguments)
+        and takes its statistics outright; each later call blends the
+        batch's normalised E-step statistics into the running ones with step
+        ``η_t = (t + learning_offset)^(-learning_decay)`` and runs the
+        M-step (see :mod:`gaussmix.online`). After :meth:`fit`, the first
+        call continues from the fitted parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+            The first batch needs at least ``n_components`` rows.
+        y : ignored
+        sample_weight : array-like of shape (n_batch,), default=None
+
+        Returns
+        -------
+        self : GaussianMixture
+            ``n_iter_`` counts batches; ``lower_bound_`` is the last batch's
+            mean log-likelihood under the parameters before its update;
+            ``lower_bounds_`` holds that figure for the last 1,000 batches.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gaussmix import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> gm = GaussianMixture(n_components=2, random_state=0)
+        >>> for _ in range(20):
+        ...     batch = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(6, 1, (50, 2))])
+        ...     gm = gm.partial_fit(batch)
+        >>> np.sort(gm.means_[:, 0]).round(0)
+        array([0., 6.])
+        """
+        state: OnlineState | None = getattr(self, "_online_state", None)
+        fitted = hasattr(self, "means_")
+        if state is not None and getattr(self, "_online_means", None) is not self.means_:
+            state = None  # refitted (or parameters set) since the last step
+        if not fitted:
+            self._validate_params()
+            X = check_X(self, X, reset=True, min_samples=2)
+            w = check_sample_weight(sample_weight, X)
+            check_n_components(self.n_components, X)
+            model = get_model(self.covariance_type)
+            chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+            shift = _weighted_mean(X, w, chunk)
+            rng = check_random_state(self.random_state)
+            params = self._initial_params(X, w, model, rng, shift, chunk)
+            self.lower_bounds_ = []
+        else:
+            X = check_X(self, X, reset=False)
+            w = check_sample_weight(sample_weight, X)
+            model = get_model(self.covariance_model_)
+            chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+            shift = state.shift if state is not None else _weighted_mean(X, w, chunk)
+            params = self._get_params()
+            if state is None:
+                self.lower_bounds_ = []
+        state, params, objective = stepwise_update(
+            state, X, w, params, model, shift=shift, assignment=self.assignment,
+            reg_covar=self.reg_covar, equal_weights=self.equal_weights,
+            decay=self.learning_decay, offset=self.learning_offset, chunk_size=chunk,
+        )
+        self._set_params(params, model)
+        self._online_state, self._online_means = state, self.means_
+        self.n_iter_ = state.n_steps
+        self.converged_ = False
+        self.lower_bound_ = float(objective)
+        self.lower_bounds_ = [*self.lower_bounds_[-999:], float(objective)]
+        return self
+
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then return the most probable component of every row.
 
@@ -272,13 +383,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             logger.info(msg, *args)
 
     def _initial_params(
-        self, X: np.ndarray, w: np.ndarray, model: CovarianceModel,
+        self, X: Any, w: np.ndarray | None, model: CovarianceModel,
         rng: np.random.RandomState, shift: np.ndarray, chunk: int,
+        summary: DataSummary | None = None,
     ) -> GMMParams:
-        k, d = self.n_components, X.shape[1]
+        k, d = self.n_components, shift.shape[0]
         kind = model.stats_kind
         given = (self.weights_init, self.means_init, self.precisions_init)
+        if self.resp_init is not None and summary is not None:
+            raise ValueError(
+                "resp_init needs X in memory; for data read in blocks pass weights_init, "
+                "means_init and precisions_init instead"
+            )
         if self.resp_init is not None:
+            assert w is not None
             resp = _check_resp_init(self.resp_init, X.shape[0], k)
             if resp.ndim == 1:
                 stats = stats_from_partition(X, w, resp, k, kind, shift, chunk)
@@ -288,7 +406,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                            equal_weights=self.equal_weights)
         elif all(g is not None for g in given):
             params = None
+        elif summary is not None:
+            stats = initial_stats_streaming(self.init_params, X, summary.sample, k, model, rng,
+                                            shift, chunk)
+            params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
+                           equal_weights=self.equal_weights)
         else:
+            assert w is not None
             stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk,
                                   hc_tree=getattr(self, "_hc_tree", None))
             params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
@@ -318,16 +442,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.precisions_ = model.layout.precisions(params.precisions_cholesky)
         self.covariance_model_ = model.code
 
+    def _fitted_model(self) -> CovarianceModel:
+        check_is_fitted(self, "means_")
+        if isinstance(self.covariance_type, CovarianceModel):
+            return self.covariance_type
+        return get_model(self.covariance_model_)
+
     def _get_params(self) -> GMMParams:
         return GMMParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
 
-    def _fitted(self, X: Any) -> tuple[np.ndarray, GMMParams, CovarianceModel, np.ndarray, int]:
+    def _fitted(self, X: Any) -> tuple[Any, GMMParams, CovarianceModel, np.ndarray, int]:
         check_is_fitted(self, "means_")
-        X = check_X(self, X, reset=False)
-        model = get_model(self.covariance_model_)
+        X = check_predict_input(self, X)
+        model = self._fitted_model()
         params = self._get_params()
         shift = self.weights_ @ self.means_
-        chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
+        chunk = resolve_chunk_size(self.chunk_size, self.n_components, self.n_features_in_)
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict
@@ -343,10 +473,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         log_density : ndarray of shape (n_samples,)
         """
         X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0])
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = log_resp(X[sl], params, model, shift)[0]
-        return out
+        fn = partial(rows_log_density, params=params, model=model, shift=shift)
+        with parallel(self.n_jobs):
+            return map_rows(X, fn, chunk, None, np.float64)  # type: ignore[no-any-return]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of each component for every row.
@@ -357,10 +486,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             Rows sum to 1.
         """
         X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty((X.shape[0], self.n_components))
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.exp(log_resp(X[sl], params, model, shift)[1])
-        return out
+        fn = partial(rows_resp, params=params, model=model, shift=shift)
+        with parallel(self.n_jobs):
+            return map_rows(X, fn, chunk, self.n_components, np.float64)  # type: ignore[no-any-return]
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable component of every row.
@@ -370,16 +498,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         labels : ndarray of shape (n_samples,)
         """
         X, params, model, shift, chunk = self._fitted(X)
-        out = np.empty(X.shape[0], dtype=np.intp)
-        for sl in iter_slices(X.shape[0], chunk):
-            out[sl] = np.argmax(log_resp(X[sl], params, model, shift)[1], axis=1)
-        return out
+        fn = partial(rows_label, params=params, model=model, shift=shift)
+        with parallel(self.n_jobs):
+            return map_rows(X, fn, chunk, None, np.intp)  # type: ignore[no-any-return]
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Mean (weighted) log-likelihood per row of ``X``."""
         ll = self.score_samples(X)
         if sample_weight is None:
             return float(ll.mean())
+        if is_block_input(ll):
+            raise ValueError("score with sample_weight needs X in memory")
         w = check_sample_weight(sample_weight, np.empty((ll.shape[0], 1)))
         return float(w @ ll / w.sum())
 
@@ -387,7 +516,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         """Free parameters: covariances (from the model), means, weights."""
         check_is_fitted(self, "means_")
         k, d = self.means_.shape
-        model = get_model(self.covariance_model_)
+        model = self._fitted_model()
         n_weights = 0 if self.equal_weights else k - 1
         return int(model.n_cov_parameters(k, d) + k * d + n_weights)
 
@@ -396,14 +525,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
 
         ``-2 log L + p log n`` with ``p`` free parameters.
         """
-        X = check_X(self, X, reset=False)
-        n = X.shape[0]
-        return float(-2.0 * self.score(X) * n + self._n_parameters() * np.log(n))
+        ll = self.score_samples(X)
+        n = ll.shape[0]
+        return float(-2.0 * float(ll.sum()) + self._n_parameters() * np.log(n))
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2p``."""
-        X = check_X(self, X, reset=False)
-        return float(-2.0 * self.score(X) * X.shape[0] + 2 * self._n_parameters())
+        ll = self.score_samples(X)
+        return float(-2.0 * float(ll.sum()) + 2 * self._n_parameters())
 
     def icl(self, X: Any) -> float:
         """Integrated completed likelihood criterion on ``X`` (lower is better).
@@ -421,13 +550,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         icl : float
         """
         X, params, model, shift, chunk = self._fitted(X)
-        loglik = map_term = 0.0
-        for sl in iter_slices(X.shape[0], chunk):
-            lse, lr = log_resp(X[sl], params, model, shift)
-            loglik += float(lse.sum())
-            map_term += float(lr.max(axis=1).sum())
-        n = X.shape[0]
-        return -2.0 * loglik + self._n_parameters() * np.log(n) - 2.0 * map_term
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+            lse, lr = log_resp(Xb, params, model, shift)
+            return np.array([lse.sum(), lr.max(axis=1).sum(), lse.shape[0]])
+
+        w = None if hasattr(X, "map_sum") else np.ones(X.shape[0])
+        loglik, map_term, n = map_blocks_sum(X, w, chunk, block)
+        return float(-2.0 * loglik + self._n_parameters() * np.log(n) - 2.0 * map_term)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture.
@@ -448,7 +578,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         k, d = self.means_.shape
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
-        layout = get_model(self.covariance_model_).layout
+        layout = self._fitted_model().layout
         chol = layout.covariance_cholesky(self.covariances_, k, d)
         X = np.vstack([
             self.means_[j] + rng.standard_normal((c, d)) @ chol[j].T
@@ -484,7 +614,9 @@ def _check_resp_init(a: Any, n: int, k: int) -> np.ndarray:
                 raise ValueError("resp_init of shape (n_samples,) must hold integer labels")
             arr = arr.astype(np.intp)
         if arr.min() < 0 or arr.max() >= k:
-            raise ValueError(f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]")
+            raise ValueError(
+                f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]"
+            )
         return arr.astype(np.intp)
     resp = _check_array_shape(arr, (n, k), "resp_init")
     if np.any(resp < 0):

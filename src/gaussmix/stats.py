@@ -56,20 +56,21 @@ class SuffStats(NamedTuple):
         return float(self.nk.sum())
 
 
+# Second moments from weighted responsibilities ``wr`` of shape (k, n)
+# (component-major, so products stream over contiguous rows).
+
+
 def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
-    k, d = wr.shape[1], Xc.shape[1]
-    out = np.empty((k, d, d))
-    # Row-major (d, n) operands: each product streams contiguous rows (wr from
-    # the E-step is column-major, so its transpose's rows are contiguous too).
-    Xt = np.ascontiguousarray(Xc.T)
-    wrt = wr.T
-    for j in range(k):
-        out[j] = (Xt * wrt[j]) @ Xc
-    return out
+    k, n, d = wr.shape[0], Xc.shape[0], Xc.shape[1]
+    # All components in one GEMM: (k*d, n) @ (n, d). The (k, d, n) temporary
+    # is bounded by the chunk.
+    XcT = np.ascontiguousarray(Xc.T)
+    weighted = (wr[:, None, :] * XcT[None, :, :]).reshape(k * d, n)
+    return (weighted @ Xc).reshape(k, d, d)
 
 
 def _second_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
-    return wr.T @ (Xc * Xc)
+    return wr @ (Xc * Xc)
 
 
 def _second_pooled(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
@@ -93,6 +94,24 @@ _SECOND = {
 }
 
 
+def compute_stats_kn(
+    Xc: np.ndarray, w: np.ndarray, resp_kn: np.ndarray, kind: str, objective: float = 0.0
+) -> SuffStats:
+    """Like :func:`compute_stats`, with responsibilities component-major, (k, n).
+
+    Products run in the dtype of ``Xc``; the block's sums are returned in float64.
+    """
+    w = w.astype(Xc.dtype, copy=False)
+    wr = resp_kn * w
+    f64 = np.float64
+    return SuffStats(
+        wr.sum(axis=1, dtype=f64),
+        (wr @ Xc).astype(f64),
+        np.asarray(_SECOND[kind](Xc, w, wr), dtype=f64),
+        float(objective),
+    )
+
+
 def compute_stats(
     Xc: np.ndarray, w: np.ndarray, resp: np.ndarray, kind: str, objective: float = 0.0
 ) -> SuffStats:
@@ -111,26 +130,20 @@ def compute_stats(
     objective : float
         The block's contribution to the objective, carried along.
     """
-    wr = resp * w[:, None]
-    return SuffStats(wr.sum(axis=0), wr.T @ Xc, _SECOND[kind](Xc, w, wr), float(objective))
+    return compute_stats_kn(Xc, w, np.ascontiguousarray(resp.T), kind, objective)
 
 
 def stats_from_labels(
     Xc: np.ndarray, w: np.ndarray, labels: np.ndarray, n_components: int, kind: str,
     objective: float = 0.0,
 ) -> SuffStats:
-    """Statistics of a hard partition, without forming the one-hot matrix."""
-    d = Xc.shape[1]
-    nk = np.bincount(labels, weights=w, minlength=n_components).astype(float)
-    sk = np.zeros((n_components, d))
-    np.add.at(sk, labels, Xc * w[:, None])
-    if kind == "none":
-        second = np.zeros(())
-    else:
-        resp = np.zeros((Xc.shape[0], n_components))
-        resp[np.arange(Xc.shape[0]), labels] = 1.0
-        second = _SECOND[kind](Xc, w, resp * w[:, None])
-    return SuffStats(nk, sk, second, float(objective))
+    """Statistics of a hard partition given as integer labels."""
+    # The weighted one-hot matrix turns the per-label sums into one GEMM
+    # (much faster than np.add.at); it is bounded by the chunk.
+    n = Xc.shape[0]
+    wr = np.zeros((n_components, n))
+    wr[labels, np.arange(n)] = w
+    return SuffStats(wr.sum(axis=1), wr @ Xc, _SECOND[kind](Xc, w, wr), float(objective))
 
 
 def scatter(stats: SuffStats, nk_safe: np.ndarray, kind: str) -> np.ndarray:

@@ -10,7 +10,7 @@ from ._base import CovarianceModel
 from ._closed import EEI, EEV, EVI, EVV
 from ._iterative import EVE, VEE, VEI, VEV, VVE
 from ._layouts import LAYOUTS, Layout, SingularCovarianceError
-from ._models import EEE, EII, VII, VVI, VVV
+from ._models import EEE, EII, VII, VVI, VVV, FixedSphericalVariance
 
 #: scikit-learn's names for the models it has.
 ALIASES: dict[str, str] = {"spherical": "VII", "diag": "VVI", "tied": "EEE", "full": "VVV"}
@@ -46,8 +46,13 @@ def canonical_name(name: str) -> str:
     return code
 
 
-def get_model(name: str) -> CovarianceModel:
-    """Covariance model object for a code or alias (e.g. ``"full"`` or ``"VVV"``)."""
+def get_model(name: str | CovarianceModel) -> CovarianceModel:
+    """Covariance model object for a code or alias (e.g. ``"full"`` or ``"VVV"``).
+
+    A :class:`CovarianceModel` instance is returned as it is.
+    """
+    if isinstance(name, CovarianceModel):
+        return name
     return MODELS[canonical_name(name)]
 
 
@@ -56,6 +61,7 @@ __all__ = [
     "LAYOUTS",
     "MODELS",
     "CovarianceModel",
+    "FixedSphericalVariance",
     "Layout",
     "SingularCovarianceError",
     "canonical_name",

@@ -42,6 +42,53 @@ def sorted_eigh(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w, V[..., ::-1]
 
 
+#: Relative ridge for the fallback M-step of a degenerate scatter (see _Guarded).
+_RIDGE = 1e-10
+
+
+class _Guarded(CovarianceModel):
+    """A model whose M-step normalises by a volume or shape that a degenerate
+    component (empty, or on fewer than ``d + 1`` points) leaves undefined.
+
+    The exact M-step (``_mstep``) is tried first; if a component's scatter
+    is singular there, the M-step is taken again on scatters with a ridge of
+    ``1e-10`` times the mean within-component variance, which is the limit
+    of the exact solution as the component degenerates. ``reg_covar`` then
+    regularises it as for any model; with ``reg_covar=0`` the fit carries a
+    near-singular component, which :func:`gaussmix.select` reports as
+    degenerate.
+    """
+
+    def _mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None,
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = self._mstep(nk, scatter, n_features, previous)
+            if np.all(np.isfinite(out)):
+                return out
+        except (SingularCovarianceError, np.linalg.LinAlgError):
+            pass
+        total = float(np.sum(nk)) * n_features
+        if scatter.ndim == 3:
+            var = float(np.einsum("kii->", scatter)) / total
+            ridge = _RIDGE * var * nk[:, None, None] * np.eye(n_features)
+        else:
+            var = float(np.sum(scatter)) / total
+            ridge = _RIDGE * var * nk[:, None]
+        if not var > 0:
+            raise SingularCovarianceError(0, "every component's scatter is zero: "
+                                          "the data have no spread")
+        return self._mstep(nk, scatter + ridge, n_features, None)
+
+
 class EEI(CovarianceModel):
     """Equal volume and shape, axis-aligned: ``Σ_k = λ A`` (one diagonal covariance).
 
@@ -64,7 +111,7 @@ class EEI(CovarianceModel):
         return n_features
 
 
-class EVI(CovarianceModel):
+class EVI(_Guarded):
     """Equal volume, variable shape, axis-aligned: ``Σ_k = λ A_k``.
 
     M-step: ``A_k = diag(W_k) / |diag(W_k)|^{1/d}`` and
@@ -76,7 +123,7 @@ class EVI(CovarianceModel):
     stats_kind = "diag"
     description = "diagonal, equal volume, variable shape"
 
-    def mstep(
+    def _mstep(
         self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -89,7 +136,7 @@ class EVI(CovarianceModel):
         return 1 + n_components * (n_features - 1)
 
 
-class EEV(CovarianceModel):
+class EEV(_Guarded):
     """Equal volume and shape, variable orientation: ``Σ_k = λ D_k A D_kᵀ``.
 
     M-step (Celeux & Govaert 1995): with ``W_k = L_k Ω_k L_kᵀ`` (eigenvalues
@@ -101,7 +148,7 @@ class EEV(CovarianceModel):
     stats_kind = "full"
     description = "ellipsoidal, equal volume and shape, variable orientation"
 
-    def mstep(
+    def _mstep(
         self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -115,7 +162,7 @@ class EEV(CovarianceModel):
         return 1 + (d - 1) + n_components * d * (d - 1) // 2
 
 
-class EVV(CovarianceModel):
+class EVV(_Guarded):
     """Equal volume, variable shape and orientation: ``Σ_k = λ C_k``, ``|C_k| = 1``.
 
     M-step: ``C_k = W_k / |W_k|^{1/d}`` and ``λ = Σ_k |W_k|^{1/d} / n``.
@@ -126,7 +173,7 @@ class EVV(CovarianceModel):
     stats_kind = "full"
     description = "ellipsoidal, equal volume, variable shape and orientation"
 
-    def mstep(
+    def _mstep(
         self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:

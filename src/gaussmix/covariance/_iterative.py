@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import CovarianceModel
-from ._closed import _check_positive, _geomean_rows, sorted_eigh
+from ._closed import _check_positive, _geomean_rows, _Guarded, sorted_eigh
 from ._layouts import LAYOUTS, SingularCovarianceError
 
 _SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
@@ -49,7 +48,7 @@ def _unit_det(S: np.ndarray) -> np.ndarray:
     return S / np.exp(logdet / S.shape[-1])
 
 
-class _Iterative(CovarianceModel):
+class _Iterative(_Guarded):
     inner_tol: float = _SQRT_EPS
     inner_max_iter: int = 1000
 
@@ -66,7 +65,7 @@ class VEI(_Iterative):
     stats_kind = "diag"
     description = "diagonal, variable volume, equal shape"
 
-    def mstep(
+    def _mstep(
         self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -108,7 +107,7 @@ class VEE(_Iterative):
     stats_kind = "full"
     description = "ellipsoidal, variable volume, equal shape and orientation"
 
-    def mstep(
+    def _mstep(
         self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -150,7 +149,7 @@ class VEV(_Iterative):
     stats_kind = "full"
     description = "ellipsoidal, variable volume and orientation, equal shape"
 
-    def mstep(
+    def _mstep(
         self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -274,7 +273,7 @@ class _CommonOrientation(_Iterative):
                 break
         return D, eig, obj
 
-    def mstep(
+    def _mstep(
         self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
         previous: np.ndarray | None = None,
     ) -> np.ndarray:

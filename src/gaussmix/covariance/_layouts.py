@@ -68,8 +68,14 @@ class Layout:
         """Log-determinant of each component's precision Cholesky factor, shape (k,)."""
         raise NotImplementedError
 
-    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distances, shape (n_samples, n_components)."""
+    def mahalanobis_kn(
+        self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    ) -> np.ndarray:
+        """Squared Mahalanobis distances, component-major: shape (n_components, n_samples).
+
+        Component-major keeps every reduction over components a fast
+        element-wise pass over contiguous rows (numpy reduces short rows slowly).
+        """
         raise NotImplementedError
 
     def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
@@ -87,12 +93,19 @@ class Layout:
         """Add ``reg`` to every variance (the diagonal), returning a new array."""
         raise NotImplementedError
 
+    def log_gaussian_kn(
+        self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    ) -> np.ndarray:
+        """log N(x | mean_k, cov_k), component-major: shape (n_components, n_samples)."""
+        d = X.shape[1]
+        out = self.mahalanobis_kn(X, means, prec_chol)
+        out *= -0.5
+        out += (self.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI)[:, None]
+        return out
+
     def log_gaussian(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
         """log N(x | mean_k, cov_k) for every row and component, shape (n, k)."""
-        d = X.shape[1]
-        log_det = self.log_det_chol(prec_chol, d)
-        maha = self.mahalanobis(X, means, prec_chol)
-        return -0.5 * (d * _LOG_2PI + maha) + log_det
+        return self.log_gaussian_kn(X, means, prec_chol).T
 
 
 class FullLayout(Layout):
@@ -102,56 +115,41 @@ class FullLayout(Layout):
         return (k, d, d)
 
     def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
-        # Batched first (one LAPACK call per step for all components); the
-        # per-component path names the component that is not positive definite.
-        try:
-            chol = np.linalg.cholesky(cov)
-        except np.linalg.LinAlgError:
-            chol = None
-        if chol is None or not np.all(np.isfinite(chol)):
-            return np.stack([_inv_chol_upper(c, i) for i, c in enumerate(cov)])
-        eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
-        return np.swapaxes(np.linalg.solve(chol, eye), 1, 2)
+        return np.stack([_inv_chol_upper(c, i) for i, c in enumerate(cov)])
 
     def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         return np.matmul(prec_chol, np.swapaxes(prec_chol, 1, 2))
 
     def from_precisions(self, precisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        covs = np.stack([np.linalg.inv(p) for p in precisions])
         chols = []
         for i, p in enumerate(precisions):
             try:
                 chols.append(linalg.cholesky(p, lower=True))
             except linalg.LinAlgError:
-                raise SingularCovarianceError(i, f"precisions_init[{i}] is not positive definite") from None
-        return covs, np.stack(chols)
+                raise SingularCovarianceError(
+                    i, f"precisions_init[{i}] is not positive definite"
+                ) from None
+        return np.stack([np.linalg.inv(p) for p in precisions]), np.stack(chols)
 
     def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
         return np.sum(np.log(np.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
 
-    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
-        # Components go in groups through one product ``U_gᵀ Xᵀ`` (rows: component,
-        # output dimension), sized so no temporary exceeds rows x max(k, d). The
-        # result is column-major, as in every layout: row-wise reductions over
-        # components (log-sum-exp, argmax) then run over contiguous columns.
-        n, d = X.shape
-        k = means.shape[0]
-        out = np.empty((k, n))
-        Xt = X.T
-        step = max(1, max(k, d) // d)
-        for s in range(0, k, step):
-            e = min(k, s + step)
-            Ut = np.swapaxes(prec_chol[s:e], 1, 2).reshape((e - s) * d, d)
-            bias = np.einsum("kd,kde->ke", means[s:e], prec_chol[s:e]).reshape(-1, 1)
-            y = Ut @ Xt
-            y -= bias
-            np.square(y, out=y)
-            y3 = y.reshape(e - s, d, n)
-            acc = out[s:e]
-            np.copyto(acc, y3[:, 0, :])
-            for j in range(1, d):
-                acc += y3[:, j, :]
-        return out.T
+    def mahalanobis_kn(
+        self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    ) -> np.ndarray:
+        k, d = means.shape
+        n = X.shape[0]
+        # One GEMM for all components: rows of [U_kᵀ | -U_kᵀ μ_k] against
+        # [xᵀ; 1], so y_k = U_kᵀ (x - μ_k) comes out whole, (k*d, n), with
+        # the mean folded in. The (k, d, n) temporary is bounded by the chunk.
+        A = np.empty((k * d, d + 1))
+        A[:, :d] = np.swapaxes(prec_chol, 1, 2).reshape(k * d, d)
+        A[:, d] = -np.einsum("kd,kde->ke", means, prec_chol).reshape(k * d)
+        Xa = np.empty((d + 1, n))
+        Xa[:d] = X.T
+        Xa[d] = 1.0
+        y = (A @ Xa).reshape(k, d, n)
+        return np.einsum("kdn,kdn->kn", y, y)
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.asarray(cov)
@@ -182,10 +180,14 @@ class TiedLayout(Layout):
     def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
         return np.atleast_1d(np.sum(np.log(np.diag(prec_chol))))
 
-    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+    def mahalanobis_kn(
+        self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    ) -> np.ndarray:
         y = X @ prec_chol
         m = means @ prec_chol
-        out = np.einsum("ij,ij->i", y, y)[:, None] - 2.0 * (m @ y.T).T + np.einsum("ij,ij->i", m, m)
+        out = -2.0 * (m @ y.T)
+        out += np.einsum("ij,ij->i", y, y)
+        out += np.einsum("ij,ij->i", m, m)[:, None]
         return np.maximum(out, 0.0, out=out)
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
@@ -218,9 +220,13 @@ class DiagLayout(Layout):
     def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
         return np.sum(np.log(prec_chol), axis=1)
 
-    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
+    def mahalanobis_kn(
+        self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    ) -> np.ndarray:
         p = prec_chol**2
-        out = (p @ (X * X).T).T - 2.0 * ((means * p) @ X.T).T + np.sum(means**2 * p, axis=1)
+        out = p @ (X * X).T
+        out -= 2.0 * ((means * p) @ X.T)
+        out += np.sum(means**2 * p, axis=1)[:, None]
         return np.maximum(out, 0.0, out=out)
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
@@ -256,11 +262,15 @@ class SphericalLayout(Layout):
     def log_det_chol(self, prec_chol: np.ndarray, n_features: int) -> np.ndarray:
         return n_features * np.log(prec_chol)
 
-    def mahalanobis(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
-        p = prec_chol**2
-        out = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * (means @ X.T).T + np.sum(means**2, axis=1)
+    def mahalanobis_kn(
+        self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    ) -> np.ndarray:
+        out = -2.0 * (means @ X.T)
+        out += np.einsum("ij,ij->i", X, X)
+        out += np.sum(means**2, axis=1)[:, None]
         np.maximum(out, 0.0, out=out)
-        return out * p
+        out *= (prec_chol**2)[:, None]
+        return out
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.asarray(cov)[:, None, None] * np.eye(d)

@@ -101,3 +101,41 @@ class VVV(CovarianceModel):
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features * (n_features + 1) // 2
+
+
+class FixedSphericalVariance(CovarianceModel):
+    """``Σ_k = σ² I`` with ``σ²`` held fixed, not estimated.
+
+    Not in the registry (it has a parameter): pass an instance as
+    ``GaussianMixture(covariance_type=FixedSphericalVariance(0.01))``, usually
+    with ``equal_weights=True`` and ``reg_covar=0``. As ``σ² → 0`` soft EM with
+    this model becomes k-means: responsibilities tend to the nearest-centre
+    assignment (see ``examples/vanishing_variance.py``).
+
+    Parameters
+    ----------
+    variance : float
+        The fixed variance ``σ² > 0``.
+
+    Examples
+    --------
+    >>> from gaussmix.covariance import FixedSphericalVariance
+    >>> FixedSphericalVariance(0.5).code
+    'EII(var=0.5)'
+    """
+
+    layout = LAYOUTS["spherical"]
+    stats_kind = "none"
+    description = "spherical, equal and fixed volume"
+
+    def __init__(self, variance: float) -> None:
+        if not variance > 0:
+            raise ValueError(f"variance must be positive, got {variance!r}")
+        self.variance = float(variance)
+        self.code = f"EII(var={self.variance:g})"
+
+    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+        return np.full(nk.shape[0], self.variance)
+
+    def n_cov_parameters(self, n_components: int, n_features: int) -> int:
+        return 0

@@ -1,0 +1,195 @@
+"""gaussmix vs scikit-learn, side by side in one process.
+
+For each workload, dtype and covariance type, both libraries run EM from the
+same starting parameters (one scikit-learn EM step from its own k-means start)
+for a fixed number of iterations (tol=0), and the script prints seconds per
+iteration, their ratio, the arithmetic floor, the final mean log-likelihood of
+each and their relative difference. KMeans (Lloyd) is compared the same way
+from the same initial centres. Peak memory of a fit is measured with
+tracemalloc (NumPy reports its allocations to it) in a separate run.
+
+Usage::
+
+    python benchmarks/bench_speed.py                 # all workloads (slow on 2 cores)
+    python benchmarks/bench_speed.py --workloads W1 W2 --types full --iters 5
+    python benchmarks/bench_speed.py --quick         # n / 10, for a smoke run
+    python benchmarks/bench_speed.py --write         # also append to benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGMM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import WORKLOADS, make_workload  # noqa: E402
+
+from gaussmix import GaussianMixture, KMeans  # noqa: E402
+
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+# Dense flops per EM iteration (E-step Mahalanobis + M-step second moments).
+FLOPS = {
+    "full": lambda n, d, k: 4.0 * n * k * d * d,
+    "tied": lambda n, d, k: 4.0 * n * d * d,
+    "diag": lambda n, d, k: 8.0 * n * k * d,
+    "spherical": lambda n, d, k: 6.0 * n * k * d,
+}
+
+
+def gemm_rate(dtype: type) -> float:
+    """Measured GEMM flop rate (flop/s) on a (4096, 256) x (256, 256) product."""
+    a = np.random.default_rng(0).normal(size=(4096, 256)).astype(dtype)
+    b = np.random.default_rng(1).normal(size=(256, 256)).astype(dtype)
+    a @ b
+    best = np.inf
+    for _ in range(20):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * 4096 * 256 * 256 / best
+
+
+def best_time(fn, repeats: int) -> tuple[float, object]:
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def peak_mib(fn) -> float:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def bench_gmm(X, k, ct, iters, repeats, rates, memory):
+    d = X.shape[1]
+    start = SkGMM(k, covariance_type=ct, max_iter=1, random_state=0).fit(X)
+    init = dict(weights_init=start.weights_, means_init=start.means_,
+                precisions_init=start.precisions_, tol=0.0, max_iter=iters)
+    t_sk, sk = best_time(lambda: SkGMM(k, covariance_type=ct, **init).fit(X), repeats)
+    t_gm, gm = best_time(lambda: GaussianMixture(k, covariance_type=ct, **init).fit(X), repeats)
+    floor = FLOPS[ct](X.shape[0], d, k) / rates[X.dtype.type]
+    row = {
+        "sk_s_iter": t_sk / iters, "gm_s_iter": t_gm / iters,
+        "speedup": t_sk / t_gm, "floor_s": floor,
+        "gm_x_floor": t_gm / iters / floor,
+        "sk_ll": sk.score(X), "gm_ll": gm.score(X),
+    }
+    row["rel_ll"] = abs(row["gm_ll"] - row["sk_ll"]) / abs(row["sk_ll"])
+    if memory:
+        data_mib = X.nbytes / 2**20
+        row["sk_peak_mib"] = peak_mib(lambda: SkGMM(k, covariance_type=ct, **init).fit(X))
+        row["gm_peak_mib"] = peak_mib(
+            lambda: GaussianMixture(k, covariance_type=ct, **init).fit(X))
+        row["data_mib"] = data_mib
+    return row
+
+
+def bench_default_fit(X, k, ct, repeats):
+    t_sk, sk = best_time(lambda: SkGMM(k, covariance_type=ct, random_state=0).fit(X), repeats)
+    t_gm, gm = best_time(
+        lambda: GaussianMixture(k, covariance_type=ct, random_state=0).fit(X), repeats)
+    return {"sk_total_s": t_sk, "gm_total_s": t_gm, "total_speedup": t_sk / t_gm,
+            "sk_default_ll": sk.score(X), "gm_default_ll": gm.score(X)}
+
+
+def bench_kmeans(X, k, iters, repeats):
+    c0 = X[np.random.default_rng(0).choice(X.shape[0], k, replace=False)]
+    t_sk, sk = best_time(lambda: SkKMeans(k, init=c0, n_init=1, max_iter=iters, tol=0.0,
+                                          algorithm="lloyd").fit(X), repeats)
+    t_gm, gm = best_time(lambda: KMeans(k, init=c0, max_iter=iters, tol=0.0).fit(X), repeats)
+    return {"sk_s_iter": t_sk / sk.n_iter_, "gm_s_iter": t_gm / gm.n_iter_,
+            "speedup": (t_sk / sk.n_iter_) / (t_gm / gm.n_iter_),
+            "sk_inertia": sk.inertia_, "gm_inertia": gm.inertia_,
+            "rel_inertia": abs(sk.inertia_ - gm.inertia_) / sk.inertia_}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
+    ap.add_argument("--types", nargs="*", default=["full", "tied", "diag", "spherical"])
+    ap.add_argument("--dtypes", nargs="*", default=["float64", "float32"])
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="n / 10")
+    ap.add_argument("--memory", action="store_true", help="also measure peak memory")
+    ap.add_argument("--default-fit", action="store_true", help="also time default fits")
+    ap.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
+    args = ap.parse_args(argv)
+
+    rates = {np.float64: gemm_rate(np.float64), np.float32: gemm_rate(np.float32)}
+    lines = [
+        f"### {dt.date.today().isoformat()} — {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}",
+        "",
+        f"GEMM rate: {rates[np.float64] / 1e9:.1f} GFLOP/s float64, "
+        f"{rates[np.float32] / 1e9:.1f} GFLOP/s float32. EM from identical starts, "
+        f"{args.iters} iterations, best of {args.repeats}.",
+        "",
+        "| workload | dtype | type | sklearn s/iter | gaussmix s/iter | speedup | floor s "
+        "| gaussmix / floor | sklearn mean logL | gaussmix mean logL | rel diff |"
+        + (" sklearn peak MiB | gaussmix peak MiB | data MiB |" if args.memory else "")
+        + (" sklearn fit s | gaussmix fit s | fit speedup |" if args.default_fit else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|"
+        + ("---|---|---|" if args.memory else "") + ("---|---|---|" if args.default_fit else ""),
+    ]
+    print("\n".join(lines), flush=True)
+    km_lines = ["", "| workload | dtype | sklearn Lloyd s/iter | gaussmix s/iter | speedup "
+                "| sklearn inertia | gaussmix inertia | rel diff |", "|---|---|---|---|---|---|---|---|"]
+    for name in args.workloads:
+        n, d, k = WORKLOADS[name]
+        if args.quick:
+            n //= 10
+        X64 = make_workload(n, d, k)
+        for dname in args.dtypes:
+            X = X64.astype(dname)
+            for ct in args.types:
+                r = bench_gmm(X, k, ct, args.iters, args.repeats, rates, args.memory)
+                line = (f"| {name} {n}x{d} k={k} | {dname} | {ct} | {r['sk_s_iter']:.4f} | "
+                        f"{r['gm_s_iter']:.4f} | {r['speedup']:.2f}x | {r['floor_s']:.4f} | "
+                        f"{r['gm_x_floor']:.1f} | {r['sk_ll']:.8f} | {r['gm_ll']:.8f} | "
+                        f"{r['rel_ll']:.1e} |")
+                if args.memory:
+                    line += (f" {r['sk_peak_mib']:.0f} | {r['gm_peak_mib']:.0f} | "
+                             f"{r['data_mib']:.0f} |")
+                if args.default_fit:
+                    f = bench_default_fit(X, k, ct, 1)
+                    line += (f" {f['sk_total_s']:.2f} | {f['gm_total_s']:.2f} | "
+                             f"{f['total_speedup']:.2f}x |")
+                print(line, flush=True)
+                lines.append(line)
+            r = bench_kmeans(X, k, args.iters * 4, args.repeats)
+            km_lines.append(
+                f"| {name} {n}x{d} k={k} | {dname} | {r['sk_s_iter']:.4f} | {r['gm_s_iter']:.4f} "
+                f"| {r['speedup']:.2f}x | {r['sk_inertia']:.6e} | {r['gm_inertia']:.6e} | "
+                f"{r['rel_inertia']:.1e} |")
+            print(km_lines[-1], flush=True)
+    lines += km_lines
+    if args.write:
+        path = Path(__file__).resolve().parent / "RESULTS.md"
+        old = path.read_text() if path.exists() else "# Benchmark results\n"
+        path.write_text(old.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

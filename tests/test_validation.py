@@ -1,0 +1,102 @@
+"""Bad input gets a clear error naming the problem."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from gaussmix import GaussianMixture, KMeans
+
+
+def _est(kind):
+    return GaussianMixture(2, random_state=0) if kind == "gmm" else KMeans(2, random_state=0)
+
+
+X = np.random.default_rng(0).normal(size=(30, 3))
+
+
+@pytest.mark.parametrize("kind", ["gmm", "kmeans"])
+@pytest.mark.parametrize("value,word", [(np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "inf")])
+def test_non_finite_named_with_location(kind, value, word):
+    Xb = X.copy()
+    Xb[7, 2] = value
+    with pytest.raises(ValueError, match=rf"{word} \(first at row 7, column 2"):
+        _est(kind).fit(Xb)
+
+
+@pytest.mark.parametrize("kind", ["gmm", "kmeans"])
+def test_wrong_dimensions(kind):
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D"):
+        _est(kind).fit(X[:, 0])
+    with pytest.raises(ValueError, match="dim 3"):
+        _est(kind).fit(X[None])
+
+
+@pytest.mark.parametrize("kind", ["gmm", "kmeans"])
+def test_fewer_samples_than_components(kind):
+    est = GaussianMixture(5) if kind == "gmm" else KMeans(5)
+    with pytest.raises(ValueError, match="n_samples >= n_(components|clusters).*n_samples = 3"):
+        est.fit(X[:3])
+
+
+@pytest.mark.parametrize("kind", ["gmm", "kmeans"])
+def test_wrong_feature_count_at_predict(kind):
+    est = _est(kind).fit(X)
+    with pytest.raises(ValueError, match="X has 2 features, but .* is expecting 3 features"):
+        est.predict(X[:, :2])
+
+
+@pytest.mark.parametrize("kind", ["gmm", "kmeans"])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        (-1.0, "non-negative; got -1.0 at index 4"),
+        (np.nan, "sample_weight contains NaN or inf \\(first at index 4\\)"),
+    ],
+)
+def test_bad_sample_weights(kind, bad, msg):
+    w = np.ones(X.shape[0])
+    w[4] = bad
+    with pytest.raises(ValueError, match=msg):
+        _est(kind).fit(X, sample_weight=w)
+
+
+def test_zero_total_weight():
+    with pytest.raises(ValueError, match="non-zero|sums to zero"):
+        GaussianMixture(2).fit(X, sample_weight=np.zeros(X.shape[0]))
+
+
+def test_sparse_is_a_clear_type_error():
+    with pytest.raises(TypeError, match="dense"):
+        GaussianMixture(2).fit(sp.csr_matrix(X))
+
+
+@pytest.mark.parametrize(
+    "params,msg",
+    [
+        (dict(covariance_type="bogus"), "covariance_type"),
+        (dict(means_init=np.zeros((3, 3))), r"means_init must have shape \(2, 3\)"),
+        (dict(weights_init=[0.2, 0.2]), "weights_init must be non-negative and sum to 1"),
+        (dict(precisions_init=-np.ones((2, 3, 3))), "not positive definite"),
+        (dict(resp_init=np.zeros(5, int)), "resp_init labels must have length"),
+        (dict(resp_init=np.full(30, 2)), r"resp_init labels must lie in \[0, 2\)"),
+        (dict(chunk_size=0), "chunk_size"),
+    ],
+)
+def test_bad_parameters(params, msg):
+    with pytest.raises(ValueError, match=msg):
+        GaussianMixture(2, **params).fit(X)
+
+
+def test_zero_components():
+    with pytest.raises(ValueError, match="n_components"):
+        GaussianMixture(0).fit(X)
+
+
+def test_singular_covariance_names_the_component():
+    # two well separated points per component: with reg_covar=0 a full
+    # covariance of 3-D data from 2 points is singular
+    Xs = np.vstack([np.zeros((2, 3)), np.ones((2, 3)) * 10])
+    Xs[1] += 0.1
+    Xs[3] += 0.1
+    with pytest.raises(ValueError, match="component [01] is singular"):
+        GaussianMixture(2, reg_covar=0.0, resp_init=np.array([0, 0, 1, 1])).fit(Xs)
