@@ -47,7 +47,11 @@ def mstep(
     d = stats.sk.shape[1]
     means_c = stats.sk / nk[:, None]
     W = scatter(stats, nk, model.stats_kind)
-    cov = model.layout.add_reg(model.mstep(nk, W, d, previous), reg_covar)
+    if getattr(model, "uses_previous", False):
+        cov = model.mstep(nk, W, d, previous)
+    else:
+        cov = model.mstep(nk, W, d)
+    cov = model.layout.add_reg(cov, reg_covar)
     prec_chol = model.layout.precisions_cholesky(cov)
     k = nk.shape[0]
     weights = np.full(k, 1.0 / k) if equal_weights else nk / nk.sum()

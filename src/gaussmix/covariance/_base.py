@@ -29,6 +29,8 @@ class CovarianceModel:
     """
 
     code: str = ""
+    #: Whether ``mstep`` takes the previous covariances (iterative M-steps warm start).
+    uses_previous: bool = False
     layout: Layout
     stats_kind: str = "full"
     description: str = ""

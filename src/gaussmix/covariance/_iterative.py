@@ -49,6 +49,7 @@ def _unit_det(S: np.ndarray) -> np.ndarray:
 
 
 class _Iterative(_Guarded):
+    uses_previous = True
     inner_tol: float = _SQRT_EPS
     inner_max_iter: int = 1000
 
