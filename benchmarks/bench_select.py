@@ -6,7 +6,7 @@ gaussmix runs the same protocol (``init_params="hc"`` on a 2,000-row subset,
 ``stopping="relative", tol=1e-5``) and prints the wall time, the chosen model
 and its log-likelihood, so speed is read beside quality.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_select.py [--repeat N]``
+Run: ``PYTHONPATH=src python benchmarks/bench_select.py [--repeat N] [--n-jobs J]``
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ def make_data(n: int = 20_000, d: int = 4, k: int = 5, seed: int = 0) -> np.ndar
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="threads per fit (default: all cores)")
     args = parser.parse_args()
     X = make_data()
     for _ in range(args.repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         sel = select(X, n_components=range(1, 10), covariance_types="all",
-                     stopping="relative", tol=1e-5, random_state=0)
+                     stopping="relative", tol=1e-5, random_state=0, n_jobs=args.n_jobs)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         best = sel.ranked()[0]
         print(f"select 20000x4, G=1..9 x 14 models: {dt:.2f} s wall, {cpu:.2f} s CPU "

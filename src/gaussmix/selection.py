@@ -10,10 +10,8 @@ reason instead of aborting the selection.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from typing import Any
 
@@ -167,23 +165,12 @@ def _degenerate(gm: GaussianMixture, data_var: float) -> str | None:
     return None
 
 
-def _resolve_n_jobs(n_jobs: int | None, n_cells: int) -> int:
-    if n_jobs is None:
-        return 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer or None, got {n_jobs!r}")
-    cpus = os.cpu_count() or 1
-    workers = int(n_jobs) if n_jobs > 0 else max(1, cpus + 1 + int(n_jobs))
-    return max(1, min(workers, n_cells))
-
-
 def select(
     X: Any,
     n_components: int | Iterable[int] = range(1, 10),
     covariance_types: str | Iterable[str] = "all",
     criterion: str = "bic",
     sample_weight: Any = None,
-    n_jobs: int | None = None,
     **gmm_params: Any,
 ) -> Selection:
     """Fit Gaussian mixtures over a grid and choose one by BIC, AIC or ICL.
@@ -208,12 +195,9 @@ def select(
     sample_weight : array-like of shape (n_samples,), default=None
         Row weights; the log-likelihood is weighted and BIC's sample size is
         the total weight.
-    n_jobs : int or None, default=None
-        Threads fitting cells at once (NumPy releases the GIL in its kernels);
-        ``None`` means 1, ``-1`` all CPUs. Results do not depend on it.
     **gmm_params
         Passed to every :class:`GaussianMixture` (e.g. ``tol``, ``reg_covar``,
-        ``stopping``, ``max_iter``, ``random_state``). To reproduce mclust use
+        ``stopping``, ``max_iter``, ``random_state``, ``n_jobs``). To reproduce mclust use
         ``stopping="relative", tol=1e-5, reg_covar=0``.
 
     Returns
@@ -283,15 +267,11 @@ def select(
         return record, gm
 
     cells = [(code, k) for code in models for k in ks]
-    workers = _resolve_n_jobs(n_jobs, len(cells))
-    # Cells are many small-matrix fits: one BLAS thread each avoids oversubscription.
+    # Cells are many small-matrix fits: one BLAS thread avoids oversubscription
+    # (each fit spreads its row chunks over ``n_jobs`` threads itself).
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if workers == 1:
-            results = [fit_cell(c) for c in cells]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                results = list(pool.map(fit_cell, cells))
+        results = [fit_cell(c) for c in cells]
 
     table = [r for r, _ in results]
     best: GaussianMixture | None = None
