@@ -303,9 +303,9 @@ def hc_partitions(tree: HCTree, n_components: list[int] | range) -> dict[int, np
     if all(k in tree.cache for k in ks):
         return {k: tree.cache[k].copy() for k in ks}
     if tree.values is not None:
-        out = {k: quantile_classes(tree.values, k) for k in ks}
-        tree.cache.update({k: v.copy() for k, v in out.items()})
-        return out
+        quantiles = {k: quantile_classes(tree.values, k) for k in ks}
+        tree.cache.update({k: v.copy() for k, v in quantiles.items()})
+        return quantiles
     if ks and ks[-1] > tree.n_groups:
         raise ValueError(
             f"hierarchical start cannot make {ks[-1]} groups from {tree.n_groups} distinct rows"

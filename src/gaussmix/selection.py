@@ -122,7 +122,9 @@ def _model_list(covariance_types: str | Iterable[str]) -> list[str]:
 
 
 def _component_list(n_components: int | Iterable[int]) -> list[int]:
-    values = [n_components] if isinstance(n_components, Integral) else list(n_components)
+    values: list[Any] = (
+        [n_components] if isinstance(n_components, Integral) else list(n_components)  # type: ignore[arg-type]
+    )
     out: list[int] = []
     for k in values:
         if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:

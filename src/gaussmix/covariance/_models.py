@@ -134,7 +134,10 @@ class FixedSphericalVariance(CovarianceModel):
         self.variance = float(variance)
         self.code = f"EII(var={self.variance:g})"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return np.full(nk.shape[0], self.variance)
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
