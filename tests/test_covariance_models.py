@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import optimize
 from scipy.stats import multivariate_normal
 
@@ -287,3 +289,18 @@ def test_one_dimensional_data_reduces_to_equal_or_variable_variance() -> None:
     ref_v = fits["VVV"].score(X)
     for code, gm in fits.items():
         np.testing.assert_allclose(gm.score(X), ref_e if code[0] == "E" else ref_v, rtol=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(code=st.sampled_from(CODES), seed=st.integers(0, 10_000),
+       scale=st.floats(1e-3, 1e3))
+def test_mstep_is_scale_and_permutation_equivariant(code: str, seed: int, scale: float) -> None:
+    # Scaling the data by c scales every covariance by c²; relabelling the
+    # components permutes them. Both hold for every model's M-step.
+    nk, W = _tiny_problem(3, 3, seed)
+    covs = _model_mstep(code, nk, W)
+    np.testing.assert_allclose(_model_mstep(code, nk, W * scale**2), covs * scale**2,
+                               rtol=1e-6, atol=1e-9 * scale**2 * np.abs(covs).max())
+    perm = np.array([2, 0, 1])
+    np.testing.assert_allclose(_model_mstep(code, nk[perm], W[perm]), covs[perm],
+                               rtol=1e-6, atol=1e-9 * np.abs(covs).max())

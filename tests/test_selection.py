@@ -102,6 +102,10 @@ def test_iris_selection_matches_published_result() -> None:
     assert sel.best_.covariance_model_ == "VEV" and sel.best_.n_components == 2
     assert sel.best_.bic(X) == pytest.approx(561.728, abs=1e-3)
     assert len(sel.table_) == 14 * 9
+    # The cells we cannot fit are exactly those mclust reports as NA.
+    codes, ref = _bic_table("iris")
+    na = {(codes[j], g + 1) for g, j in zip(*np.nonzero(np.isnan(ref)), strict=True)}
+    assert {(r["covariance_type"], r["n_components"]) for r in sel.failed_} == na
     # Our hc gives mclust's iris partitions, so every cell mclust fitted with
     # the same M-steps lands on mclust's BIC (VVE: see the exact-M-step note).
     codes, ref = _bic_table("iris")
@@ -222,3 +226,15 @@ def test_bad_arguments_raise_before_fitting() -> None:
         select(X, tol=-1.0)
     with pytest.raises(TypeError):
         select(X, not_a_parameter=3)
+
+
+def test_large_data_uses_a_subset_tree() -> None:
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c, 1.0, size=(900, 2)) for c in [(0, 0), (6, 0), (0, 6)]])
+    sel = select(X, n_components=[1, 2, 3, 4], covariance_types=["EII", "VVV"],
+                 random_state=0)
+    best = sel.ranked()[0]
+    assert best["n_components"] == 3
+    again = select(X, n_components=[1, 2, 3, 4], covariance_types=["EII", "VVV"],
+                   random_state=0)
+    assert [r["bic"] for r in again.table_] == [r["bic"] for r in sel.table_]
