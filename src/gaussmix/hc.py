@@ -18,6 +18,9 @@ cutting it at ``k`` groups gives the starting partition for ``k`` components.
 For one-dimensional data mclust starts from quantile classes instead (``k``
 groups of about equal counts between quantiles); so does this module.
 
+Rows are clustered unweighted (the tree is only a starting point); sample
+weights enter the starting statistics cut from it.
+
 The agglomeration is O(m²) in time and memory for ``m`` rows, so above
 ``max_rows`` rows (mclust: 2,000) it runs on a random subset; every row then
 gets its starting responsibilities from a classification step: an M-step on

@@ -64,7 +64,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         ``"full"`` (= ``"VVV"``), ``"tied"`` (= ``"EEE"``), ``"diag"``
         (= ``"VVI"``), ``"spherical"`` (= ``"VII"``) or ``"EII"`` (one
         spherical covariance shared by all components: the model k-means
-        assumes), or any code in :data:`gaussmix.MODELS`. A
+        assumes), or any of mclust's 14 codes in :data:`gaussmix.MODELS`
+        (``EII VII EEI VEI EVI VVI EEE VEE EVE VVE EEV VEV EVV VVV``: volume,
+        shape and orientation each Equal, Variable or Identity). A
         :class:`~gaussmix.covariance.CovarianceModel` instance (such as
         ``FixedSphericalVariance(0.1)``) is used as it is.
     tol : float, default=1e-3
