@@ -199,7 +199,9 @@ def select(
         the total weight.
     **gmm_params
         Passed to every :class:`GaussianMixture` (e.g. ``tol``, ``reg_covar``,
-        ``stopping``, ``max_iter``, ``random_state``, ``n_jobs``). To reproduce mclust use
+        ``stopping``, ``max_iter``, ``random_state``, ``n_jobs``). Defaults are
+        GaussianMixture's except ``init_params="hc"`` and ``n_jobs=1`` (row-chunk
+        threads pay off only for large data). To reproduce mclust use
         ``stopping="relative", tol=1e-5, reg_covar=0``.
 
     Returns
@@ -229,7 +231,10 @@ def select(
             raise ValueError(f"{fixed} is set by the grid; do not pass it in gmm_params")
     models = _model_list(covariance_types)
     ks = _component_list(n_components)
-    params = {"init_params": "hc", **gmm_params}
+    # Defaults differ from GaussianMixture's in two ways: mclust's hierarchical
+    # start, and one thread per fit (a grid is many small fits, where chunk
+    # threads cost more than they save; pass n_jobs for very large data).
+    params = {"init_params": "hc", "n_jobs": 1, **gmm_params}
     proto = GaussianMixture(**params)
     proto._validate_params()
     X = check_X(proto, X, reset=True, min_samples=2)
