@@ -18,6 +18,72 @@ def _first_nonfinite(X: np.ndarray) -> tuple[int, int, str] | None:
     return int(row), int(col), what
 
 
+#: Largest magnitude whose square (a variance, a squared distance) stays finite
+#: in float64 with room to spare.
+MAX_ABS = 1e150
+#: Smallest non-zero spread of a column whose variance does not underflow.
+MIN_SPREAD = 1e-150
+
+
+def _check_frame_columns(X: Any) -> None:
+    """A DataFrame's non-numeric column is named (bool, int, uint and float pass)."""
+    dtypes, columns = getattr(X, "dtypes", None), getattr(X, "columns", None)
+    if dtypes is None or columns is None or not hasattr(dtypes, "__iter__"):
+        return
+    for name, dt in zip(columns, dtypes, strict=False):
+        if getattr(dt, "kind", "O") not in "biuf":
+            raise TypeError(
+                f"column {name!r} of X has non-numeric dtype {dt}; gaussmix needs numeric "
+                "features: encode or drop that column."
+            )
+
+
+def _first_unconvertible(X: Any) -> str:
+    """Where the first cell that is not a real number sits, for an error message."""
+    try:
+        arr = np.asarray(X, dtype=object)
+    except Exception:  # noqa: BLE001 - best effort only: the caller has the real error
+        return ""
+    if arr.ndim != 2:
+        return ""
+    for (row, col), v in np.ndenumerate(arr):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return f" (first non-numeric value {v!r} at row {row}, column {col})"
+    return ""
+
+
+def _check_scale(X: np.ndarray, reset: bool) -> None:
+    """Magnitudes whose squares overflow, or spreads whose squares underflow, float64.
+
+    Column-wise reductions only: no temporary the size of X.
+    """
+    if X.size == 0:
+        return
+    hi = X.max(axis=0).astype(np.float64)
+    lo = X.min(axis=0).astype(np.float64)
+    amax = np.maximum(np.abs(hi), np.abs(lo))
+    if np.any(amax > MAX_ABS):
+        col = int(np.flatnonzero(amax > MAX_ABS)[0])
+        row = int(np.flatnonzero(np.abs(X[:, col].astype(np.float64)) > MAX_ABS)[0])
+        raise ValueError(
+            f"X has values of magnitude up to {float(amax.max()):.3g} (first at row {row}, "
+            f"column {col}): their squares overflow float64, so variances and distances "
+            f"would be infinite. Rescale X (e.g. divide by 10**{int(np.log10(amax.max()))})."
+        )
+    if reset and X.shape[0] > 1:
+        spread = hi - lo
+        tiny = np.flatnonzero((spread > 0) & (spread < MIN_SPREAD))
+        if tiny.size:
+            col = int(tiny[0])
+            raise ValueError(
+                f"column {col} of X varies only by {spread[col]:.3g}: its variance underflows "
+                "float64, so clusters along it cannot be resolved. Rescale X (e.g. divide by "
+                "its standard deviation) or drop the column."
+            )
+
+
 def check_X(
     estimator: Any, X: Any, *, reset: bool, min_samples: int = 1
 ) -> np.ndarray:
@@ -26,11 +92,14 @@ def check_X(
     Raises
     ------
     ValueError
-        For wrong dimensions, too few rows, or NaN/inf (naming the first row
-        and column where one occurs).
+        For wrong dimensions or feature count, too few rows, NaN/inf (naming
+        the first row and column where one occurs), a non-numeric cell of an
+        array, or values whose squares overflow (or spreads whose squares
+        underflow) float64.
     TypeError
-        For sparse input.
+        For sparse input and non-numeric DataFrame columns (named).
     """
+    _check_frame_columns(X)
     try:
         X = validate_data(
             estimator,
@@ -42,7 +111,12 @@ def check_X(
             accept_sparse=False,
         )
     except TypeError as exc:
-        raise TypeError(f"{exc} gaussmix needs a dense numeric array.") from None
+        where = "" if "parse" in str(exc) else _first_unconvertible(X)
+        raise TypeError(f"{exc}{where}. gaussmix needs a dense numeric array.") from None
+    except ValueError as exc:
+        if "could not convert" in str(exc) or "convert" in str(exc).lower():
+            raise ValueError(f"X must be numeric: {exc}{_first_unconvertible(X)}") from None
+        raise
     loc = _first_nonfinite(X)
     if loc is not None:
         row, col, what = loc
@@ -51,7 +125,31 @@ def check_X(
             f"Input X contains {what} (first at row {row}, column {col}; "
             f"{n_bad} non-finite value(s) in all). Remove or impute them before fitting."
         )
+    _check_scale(X, reset)
     return X
+
+
+def check_distinct_rows(X: np.ndarray, w: np.ndarray, k: int, hint: str = "") -> None:
+    """At least ``k`` distinct rows with positive weight, or a ValueError that says so.
+
+    Scans row blocks and stops as soon as ``k`` distinct rows are seen, so
+    ordinary data costs one small block.
+    """
+    seen: set[bytes] = set()
+    n = X.shape[0]
+    step = max(4 * k, 1024)
+    for start in range(0, n, step):
+        block = np.asarray(X[start : start + step], dtype=np.float64)
+        block = block[w[start : start + step] > 0] + 0.0  # + 0.0 folds -0.0 into 0.0
+        for row in np.unique(block, axis=0):
+            seen.add(row.tobytes())
+        if len(seen) >= k:
+            return
+    raise ValueError(
+        f"X has only {len(seen)} distinct row(s) with positive weight, fewer than "
+        f"n_components={k}: the likelihood is unbounded (a component would sit on a single "
+        f"point). Use at most {len(seen)} components{', ' + hint if hint else ''}."
+    )
 
 
 def check_sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -156,6 +158,14 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self._weight_sum = data.total_weight
         # A block source keeps no per-row state during Lloyd: one more pass for labels.
         self.labels_ = best.labels if best.labels is not None else self.predict(X)
+        n_distinct = np.unique(self.labels_).size
+        if n_distinct < k:
+            warnings.warn(
+                f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({k}): "
+                "X has fewer distinct rows than clusters, so some centres coincide.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def _assign(self, X: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ def weighted_log_prob_kn(
     dtype: type = np.float64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shifted rows and ``log π_k + log N(x | μ_k, Σ_k)``, shape (k, n), in ``dtype``."""
-    Xc = np.asarray(X, dtype=dtype) - shift.astype(dtype)
+    Xc: np.ndarray = np.asarray(X, dtype=dtype) - shift.astype(dtype)
     out = model.layout.log_gaussian_kn(
         Xc,
         (params.means - shift).astype(dtype),

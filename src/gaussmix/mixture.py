@@ -11,7 +11,7 @@ import logging
 import warnings
 from functools import partial
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -21,9 +21,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import check_predict_input, prepare_fit_input
-from ._validation import check_n_components, check_sample_weight, check_X
+from ._validation import check_distinct_rows, check_n_components, check_sample_weight, check_X
+from .collapse import (
+    COLLAPSE_POLICIES,
+    CollapseError,
+    CollapseEvent,
+    CollapseGuard,
+    CollapseWarning,
+)
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
-from .em import STOPPING_RULES, EMResult, run_em
+from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
 from .estep import GMMParams, log_resp, rows_label, rows_log_density, rows_resp
 from .execution import (
     is_block_input,
@@ -37,6 +44,8 @@ from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_
 from .init_streaming import initial_stats_streaming
 from .mstep import mstep
 from .online import OnlineState, stepwise_update
+from .prior import ConjugatePrior, data_moments, resolve_prior
+from .stats import compute_stats
 
 logger = logging.getLogger("gaussmix")
 
@@ -46,6 +55,41 @@ def _weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
         return wb @ np.asarray(Xb, dtype=np.float64)
 
     return map_blocks_sum(X, w, chunk_size, part) / w.sum()
+
+
+def _data_cov(X: Any, w: np.ndarray | None, shift: np.ndarray, chunk: int) -> np.ndarray:
+    """Weighted covariance of the data (one pass over an array or block source)."""
+    def block(Xb: np.ndarray, wb: np.ndarray) -> Any:
+        Xc = np.asarray(Xb, dtype=np.float64) - shift
+        return compute_stats(Xc, wb, np.ones((Xc.shape[0], 1)), "pooled")
+
+    return data_moments(map_blocks_sum(X, w, chunk, block), shift, "pooled")[1]
+
+
+class FitRecord(NamedTuple):
+    """One initialisation of a fit (an entry of ``fit_history_``).
+
+    Attributes
+    ----------
+    restart : int
+    objective : float
+        Final objective per unit weight (``-inf`` if the run failed).
+    converged : bool
+    n_iter : int
+    n_components : int
+        Components left at the end (fewer after drops).
+    events : tuple of CollapseEvent
+    error : str or None
+        Why the run failed, when it did.
+    """
+
+    restart: int
+    objective: float
+    converged: bool
+    n_iter: int
+    n_components: int
+    events: tuple[CollapseEvent, ...]
+    error: str | None = None
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
@@ -73,7 +117,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         Convergence threshold on the change of the objective (see ``stopping``).
     reg_covar : float, default=1e-6
         Non-negative value added to every variance, keeping covariances
-        positive definite.
+        positive definite. Absolute, or relative to the data's scale (see
+        ``reg_covar_mode``).
     max_iter : int, default=100
         Maximum EM iterations per initialisation.
     n_init : int, default=1
@@ -99,9 +144,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     warm_start : bool, default=False
         Start from the previous fit's parameters (``n_init`` is then 1).
     verbose : int, default=0
-        ``1`` logs each initialisation's result, ``2`` also every
-        ``verbose_interval``-th iteration, through the ``gaussmix`` logger.
+        ``1`` logs each initialisation's result (objective, convergence,
+        number of collapse events), ``2`` also every collapse event, through
+        the ``gaussmix`` logger.
     verbose_interval : int, default=10
+        Accepted for scikit-learn compatibility; every iteration's objective
+        is logged at DEBUG level.
     assignment : {"soft", "hard"}, default="soft"
         ``"hard"`` is classification EM: responsibilities replaced by the
         one-hot argmax of the posterior; the objective is then the
@@ -116,6 +164,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     chunk_size : int or None, default=None
         Rows per block in every pass; ``None`` picks a size that keeps each
         temporary near 4 MiB. Results do not depend on it beyond round-off.
+    on_collapse : {"reseed", "drop", "raise", "off"}, default="reseed"
+        What to do with a degenerate component (too few points, or a
+        covariance flat relative to the data; see :mod:`gaussmix.collapse`):
+        move it to the worst-explained row and continue, remove it and
+        continue with one component fewer, or raise :class:`CollapseError`
+        naming it. Every event is kept in ``fit_history_`` and warned about.
+        ``"off"`` runs plain EM as scikit-learn and mclust do (to reproduce
+        them): no detection, and a singular covariance raises
+        :class:`SingularCovarianceError` naming the component.
+    prior : None, "default" or dict, default=None
+        Conjugate prior for MAP EM (Fraley & Raftery 2007; mclust's
+        ``priorControl``). ``"default"``: shrinkage 0.01, mean the data's
+        mean, dof ``d + 2``, scale ``var(data) / n_components^(2/d)``; a dict
+        overrides any of ``shrinkage``, ``mean``, ``dof``, ``scale``. Only for
+        models with a closed-form MAP M-step (``gaussmix.prior.supported_models()``).
+        The objective (``lower_bound_``) is then the log posterior.
+    reg_covar_mode : {"absolute", "relative"}, default="absolute"
+        ``"absolute"`` adds ``reg_covar`` itself (scikit-learn);
+        ``"relative"`` adds ``reg_covar`` times the data's mean variance
+        ``trace(cov(X)) / d``, so the regularisation follows the units of X.
     n_jobs : int or None, default=None
         Threads over row chunks (``None`` or ``-1``: all cores). BLAS runs on
         one thread inside each. Results do not depend on it.
@@ -143,6 +211,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         Objective per unit weight of the best initialisation at its last E-step.
     lower_bounds_ : list of float
         That objective at every iteration of the best initialisation.
+    n_components_ : int
+        Components of the fitted model (fewer than ``n_components`` after drops).
+    fit_history_ : list of FitRecord
+        One record per initialisation: final objective, convergence,
+        iterations, components left, collapse events, and the error of a
+        failed run. The best record's objective is ``lower_bound_``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` had string column names.
@@ -154,8 +228,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     >>> rng = np.random.default_rng(0)
     >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
     >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
-    >>> np.sort(gm.means_[:, 0]).round(0)
-    array([0., 6.])
+    >>> [round(float(m)) for m in np.sort(gm.means_[:, 0])]
+    [0, 6]
     """
 
     _parameter_constraints: dict[str, list[Any]] = {
@@ -178,6 +252,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "equal_weights": ["boolean"],
         "stopping": [StrOptions(set(STOPPING_RULES))],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "on_collapse": [StrOptions(set(COLLAPSE_POLICIES))],
+        "prior": [StrOptions({"default"}), dict, None],
+        "reg_covar_mode": [StrOptions({"absolute", "relative"})],
         "n_jobs": [Integral, None],
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
         "learning_offset": [Interval(Real, 0.0, None, closed="left")],
@@ -205,6 +282,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         equal_weights: bool = False,
         stopping: str = "absolute",
         chunk_size: int | None = None,
+        on_collapse: str = "reseed",
+        prior: Any = None,
+        reg_covar_mode: str = "absolute",
         n_jobs: int | None = None,
         learning_decay: float = 0.6,
         learning_offset: float = 2.0,
@@ -228,6 +308,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.equal_weights = equal_weights
         self.stopping = stopping
         self.chunk_size = chunk_size
+        self.on_collapse = on_collapse
+        self.prior = prior
+        self.reg_covar_mode = reg_covar_mode
         self.n_jobs = n_jobs
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
@@ -263,26 +346,81 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                                  rng=rng, min_samples=2)
         X, w, shift, chunk = data.X, data.w, data.shift, data.chunk_size
         model = get_model(self.covariance_type)
+        k = self.n_components
+        prior, reg = self._prior_and_reg(X, w, model, shift, chunk)
+        if prior is None and w is not None:
+            # With fewer distinct rows than components the likelihood is unbounded.
+            check_distinct_rows(X, w, k, hint="or use prior='default'")
         warm = self.warm_start and hasattr(self, "converged_")
         n_init = 1 if warm else self.n_init
+        positive = int(np.count_nonzero(w > 0)) if w is not None else data.n_samples
+        count_scale = max(1.0, positive / data.total_weight)
+        pick = partial(lowest_rows, X, w, model, shift, chunk)
+
+        def guard_for(i: int) -> CollapseGuard:
+            return CollapseGuard(
+                model, policy=self.on_collapse, reg_covar=reg, shift=shift,
+                count_scale=count_scale, lowest_rows=pick,
+                equal_weights=self.equal_weights, prior=prior, restart=i,
+            )
+
+        # Starting points draw from the random state in order, then the EM runs.
+        starts: list[tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]]] = []
+        for i in range(n_init):
+            guard = guard_for(i)
+            try:
+                if warm:
+                    starts.append((i, guard, self._get_params(), []))
+                else:
+                    starts.append((i, guard, *self._initial_params(
+                        X, w, model, rng, shift, chunk, guard, summary=data.summary)))
+            except CollapseError as exc:
+                if self.on_collapse == "raise":
+                    raise
+                starts.append((i, guard, exc, []))
+
+        def run(start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]],
+                ) -> EMResult | CollapseError:
+            _, guard, params0, events0 = start
+            if isinstance(params0, CollapseError):
+                return params0
+            try:
+                res = run_em(
+                    X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
+                    reg_covar=reg, chunk_size=chunk, assignment=self.assignment,
+                    equal_weights=self.equal_weights, stopping=self.stopping, prior=prior,
+                    guard=guard,
+                )
+            except CollapseError as exc:
+                if self.on_collapse == "raise":
+                    raise
+                return exc  # this start cannot be rescued: discard it, keep the others
+            return res._replace(events=tuple(events0) + res.events)
+
+        results = [run(st) for st in starts]
 
         best: EMResult | None = None
-        for i in range(n_init):
-            if warm:
-                params0 = self._get_params()
-            else:
-                params0 = self._initial_params(X, w, model, rng, shift, chunk,
-                                               summary=data.summary)
-            res = run_em(
-                X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
-                reg_covar=self.reg_covar, chunk_size=chunk, assignment=self.assignment,
-                equal_weights=self.equal_weights, stopping=self.stopping,
-            )
-            self._log(1, "init %d: objective %.8g after %d iterations%s", i + 1,
-                      res.lower_bound, res.n_iter, "" if res.converged else " (not converged)")
+        history: list[FitRecord] = []
+        error: CollapseError | None = None
+        for i, res in enumerate(results):
+            if isinstance(res, CollapseError):
+                error = res
+                history.append(FitRecord(i, -np.inf, False, 0, 0, (), str(res)))
+                self._log(1, "init %d: failed: %s", i + 1, res)
+                continue
+            history.append(FitRecord(i, res.lower_bound, res.converged, res.n_iter,
+                                     int(res.params.weights.shape[0]), res.events))
+            self._log(1, "init %d: objective %.8g after %d iterations%s%s", i + 1,
+                      res.lower_bound, res.n_iter, "" if res.converged else " (not converged)",
+                      f", {len(res.events)} collapse event(s)" if res.events else "")
+            for ev in res.events:
+                self._log(2, "  iteration %d: component %d %s (%s: %s)", ev.iteration,
+                          ev.component, ev.action, ev.reason, ev.detail)
             if best is None or res.lower_bound > best.lower_bound:
                 best = res
-        assert best is not None
+        if best is None:
+            assert error is not None
+            raise error
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"Best of {n_init} initialisation(s) did not converge in {self.max_iter} "
@@ -290,12 +428,48 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        self._warn_collapses(history, best)
         self._set_params(best.params, model)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.history
+        self.fit_history_ = history
         return self
+
+    def _prior_and_reg(
+        self, X: Any, w: np.ndarray | None, model: CovarianceModel, shift: np.ndarray, chunk: int
+    ) -> tuple[ConjugatePrior | None, float]:
+        """The resolved prior and the absolute ``reg_covar`` (one data pass if needed)."""
+        if self.prior is None and self.reg_covar_mode == "absolute":
+            return None, float(self.reg_covar)
+        cov = _data_cov(X, w, shift, chunk)
+        prior = resolve_prior(self.prior, mean=shift, cov=cov, n_components=self.n_components,
+                              model=model)
+        reg = float(self.reg_covar)
+        if self.reg_covar_mode == "relative":
+            scale = float(np.trace(cov)) / cov.shape[0]
+            # All rows identical: there is no scale to be relative to.
+            reg *= scale if scale > 0 else 1.0
+        return prior, reg
+
+    def _warn_collapses(self, history: list[FitRecord], best: EMResult) -> None:
+        n_events = sum(len(r.events) for r in history)
+        failed = sum(r.error is not None for r in history)
+        if not n_events and not failed:
+            return
+        first = best.events[0] if best.events else None
+        what = (f" First in the kept fit: component {first.component} at iteration "
+                f"{first.iteration} ({first.reason}: {first.detail}) -> {first.action}."
+                if first is not None else " The kept fit had none.")
+        warnings.warn(
+            f"{n_events} collapse event(s) over {len(history)} initialisation(s)"
+            f"{f', {failed} discarded' if failed else ''}; the kept fit has "
+            f"{best.params.weights.shape[0]} of {self.n_components} components.{what} "
+            "See fit_history_; prior='default' or fewer components may avoid it.",
+            CollapseWarning,
+            stacklevel=4,
+        )
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> GaussianMixture:
         """Update the mixture with one mini-batch by stepwise EM.
@@ -334,6 +508,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         >>> np.sort(gm.means_[:, 0]).round(0)
         array([0., 6.])
         """
+        if self.prior is not None or self.reg_covar_mode != "absolute":
+            raise ValueError(
+                "partial_fit (stepwise EM) supports neither prior= nor reg_covar_mode='relative'; "
+                "use fit, or leave them at their defaults"
+            )
         state: OnlineState | None = getattr(self, "_online_state", None)
         fitted = hasattr(self, "means_")
         if state is not None and getattr(self, "_online_means", None) is not self.means_:
@@ -347,7 +526,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
             shift = _weighted_mean(X, w, chunk)
             rng = check_random_state(self.random_state)
-            params = self._initial_params(X, w, model, rng, shift, chunk)
+            params, _ = self._initial_params(X, w, model, rng, shift, chunk)
             self.lower_bounds_ = []
         else:
             X = check_X(self, X, reset=False)
@@ -387,11 +566,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
     def _initial_params(
         self, X: Any, w: np.ndarray | None, model: CovarianceModel,
         rng: np.random.RandomState, shift: np.ndarray, chunk: int,
-        summary: DataSummary | None = None,
-    ) -> GMMParams:
+        guard: CollapseGuard | None = None, summary: DataSummary | None = None,
+    ) -> tuple[GMMParams, list[CollapseEvent]]:
         k, d = self.n_components, shift.shape[0]
         kind = model.stats_kind
         given = (self.weights_init, self.means_init, self.precisions_init)
+
+        def first_mstep(stats: Any) -> tuple[GMMParams, list[CollapseEvent]]:
+            if guard is not None:
+                return guard.mstep(stats, None, 0)
+            return mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
+                         equal_weights=self.equal_weights), []
+
         if self.resp_init is not None and summary is not None:
             raise ValueError(
                 "resp_init needs X in memory; for data read in blocks pass weights_init, "
@@ -404,21 +590,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 stats = stats_from_partition(X, w, resp, k, kind, shift, chunk)
             else:
                 stats = stats_from_resp(X, w, resp, kind, shift, chunk)
-            params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
-                           equal_weights=self.equal_weights)
+            params, events = first_mstep(stats)
         elif all(g is not None for g in given):
-            params = None
+            params, events = None, []
         elif summary is not None:
             stats = initial_stats_streaming(self.init_params, X, summary.sample, k, model, rng,
                                             shift, chunk)
-            params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
-                           equal_weights=self.equal_weights)
+            params, events = first_mstep(stats)
         else:
             assert w is not None
             stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk,
                                   hc_tree=getattr(self, "_hc_tree", None))
-            params = mstep(stats, model, reg_covar=self.reg_covar, shift=shift,
-                           equal_weights=self.equal_weights)
+            params, events = first_mstep(stats)
+        if params is not None and params.weights.shape[0] != k and any(
+            g is not None for g in given
+        ):
+            raise CollapseError(
+                "the initial M-step changed the components, so weights_init / means_init / "
+                "precisions_init no longer fit them; " + str(events[0]),
+                events[0].component, 0, events[0].reason,
+            )
         weights = params.weights if params is not None else None
         means = params.means if params is not None else None
         cov = params.covariances if params is not None else None
@@ -433,7 +624,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             cov, _ = model.layout.from_precisions(prec)
             pc = model.layout.precisions_cholesky(cov)
         assert weights is not None and means is not None and cov is not None and pc is not None
-        return GMMParams(weights, means, cov, pc)
+        return GMMParams(weights, means, cov, pc), events
 
     # ------------------------------------------------------------ state
     def _set_params(self, params: GMMParams, model: CovarianceModel) -> None:
@@ -443,6 +634,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self.precisions_cholesky_ = params.precisions_cholesky
         self.precisions_ = model.layout.precisions(params.precisions_cholesky)
         self.covariance_model_ = model.code
+        self.n_components_ = int(params.weights.shape[0])
 
     def _fitted_model(self) -> CovarianceModel:
         check_is_fitted(self, "means_")
@@ -459,7 +651,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         model = self._fitted_model()
         params = self._get_params()
         shift = self.weights_ @ self.means_
-        chunk = resolve_chunk_size(self.chunk_size, self.n_components, self.n_features_in_)
+        chunk = resolve_chunk_size(self.chunk_size, self.weights_.shape[0], self.n_features_in_)
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict

@@ -7,9 +7,48 @@ model's constraint, given ``nk`` and the within-component scatter ``W``.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import gammaln, multigammaln
 
-from ._base import CovarianceModel
+from ._base import ConjugatePriorLike, CovarianceModel
 from ._layouts import LAYOUTS
+
+# MAP M-steps: Fraley & Raftery (2007), Table 2 (corrected in their 2009 technical
+# report 486). Each mode is (prior scale + scatter incl. the mean term) / (prior
+# dof + the power of |Σ| collected from data, mean prior and inverse-Wishart /
+# inverse-gamma density). ``m`` is 1 when the means have a prior (shrinkage > 0).
+
+
+def _mean_prior(prior: ConjugatePriorLike) -> int:
+    return 1 if prior.shrinkage > 0 else 0
+
+
+def _sphere_scale(prior: ConjugatePriorLike) -> float:
+    """mclust's scalar scale for spherical/diagonal models: the mean prior variance."""
+    scale = np.asarray(prior.scale)
+    return float(np.trace(scale)) / scale.shape[0]
+
+
+def _log_invgamma(var: np.ndarray, prior: ConjugatePriorLike) -> float:
+    """Σ log IG(var | ν/2, ς²/2) over all entries."""
+    a, b = prior.dof / 2.0, _sphere_scale(prior) / 2.0
+    v = np.asarray(var, dtype=np.float64)
+    return float(np.sum(a * np.log(b) - gammaln(a) - (a + 1.0) * np.log(v) - b / v))
+
+
+def _log_invwishart(cov: np.ndarray, prior: ConjugatePriorLike) -> float:
+    """Σ log IW(Σ_k | ν, Λ) over a stack of (d, d) matrices."""
+    covs = np.asarray(cov, dtype=np.float64)
+    covs = covs[None] if covs.ndim == 2 else covs
+    lam = np.asarray(prior.scale, dtype=np.float64)
+    nu, d = float(prior.dof), lam.shape[0]
+    const = 0.5 * nu * np.linalg.slogdet(lam)[1] - 0.5 * nu * d * np.log(2.0) - multigammaln(
+        0.5 * nu, d
+    )
+    total = 0.0
+    for c in covs:
+        logdet = np.linalg.slogdet(c)[1]
+        total += const - 0.5 * (nu + d + 1.0) * logdet - 0.5 * np.trace(np.linalg.solve(c, lam))
+    return float(total)
 
 
 class EII(CovarianceModel):
@@ -26,6 +65,19 @@ class EII(CovarianceModel):
     ) -> np.ndarray:
         lam = float(np.sum(scatter)) / (float(np.sum(nk)) * n_features)
         return np.full(nk.shape[0], lam)
+
+    supports_prior = True
+
+    def mstep_map(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int, prior: ConjugatePriorLike
+    ) -> np.ndarray:
+        k, d = nk.shape[0], n_features
+        denom = prior.dof + (float(np.sum(nk)) + _mean_prior(prior) * k) * d + 2.0
+        lam = (_sphere_scale(prior) + float(np.sum(scatter))) / denom
+        return np.full(k, lam)
+
+    def log_prior(self, covariances: np.ndarray, prior: ConjugatePriorLike) -> float:
+        return _log_invgamma(covariances[:1], prior)
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
         return 1
@@ -45,6 +97,18 @@ class VII(CovarianceModel):
     ) -> np.ndarray:
         return np.mean(scatter / nk[:, None], axis=1)
 
+    supports_prior = True
+
+    def mstep_map(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int, prior: ConjugatePriorLike
+    ) -> np.ndarray:
+        d = n_features
+        denom = prior.dof + (nk + _mean_prior(prior)) * d + 2.0
+        return (_sphere_scale(prior) + scatter.sum(axis=1)) / denom
+
+    def log_prior(self, covariances: np.ndarray, prior: ConjugatePriorLike) -> float:
+        return _log_invgamma(covariances, prior)
+
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
         return n_components
 
@@ -62,6 +126,17 @@ class VVI(CovarianceModel):
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
         return scatter / nk[:, None]
+
+    supports_prior = True
+
+    def mstep_map(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int, prior: ConjugatePriorLike
+    ) -> np.ndarray:
+        denom = prior.dof + nk + _mean_prior(prior) + 2.0
+        return (_sphere_scale(prior) + scatter) / denom[:, None]
+
+    def log_prior(self, covariances: np.ndarray, prior: ConjugatePriorLike) -> float:
+        return _log_invgamma(covariances, prior)
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features
@@ -81,6 +156,18 @@ class EEE(CovarianceModel):
     ) -> np.ndarray:
         return scatter / float(np.sum(nk))
 
+    supports_prior = True
+
+    def mstep_map(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int, prior: ConjugatePriorLike
+    ) -> np.ndarray:
+        k, d = nk.shape[0], n_features
+        denom = prior.dof + float(np.sum(nk)) + _mean_prior(prior) * k + d + 1.0
+        return (np.asarray(prior.scale) + scatter) / denom
+
+    def log_prior(self, covariances: np.ndarray, prior: ConjugatePriorLike) -> float:
+        return _log_invwishart(covariances, prior)
+
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
         return n_features * (n_features + 1) // 2
 
@@ -98,6 +185,17 @@ class VVV(CovarianceModel):
         previous: np.ndarray | None = None,
     ) -> np.ndarray:
         return scatter / nk[:, None, None]
+
+    supports_prior = True
+
+    def mstep_map(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int, prior: ConjugatePriorLike
+    ) -> np.ndarray:
+        denom = prior.dof + nk + _mean_prior(prior) + n_features + 1.0
+        return (np.asarray(prior.scale) + scatter) / denom[:, None, None]
+
+    def log_prior(self, covariances: np.ndarray, prior: ConjugatePriorLike) -> float:
+        return _log_invwishart(covariances, prior)
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:
         return n_components * n_features * (n_features + 1) // 2
