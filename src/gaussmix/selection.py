@@ -178,9 +178,10 @@ def select(
     """Fit Gaussian mixtures over a grid and choose one by BIC, AIC or ICL.
 
     Every (covariance model, number of components) cell is one
-    :class:`GaussianMixture` fit. By default cells start as R's ``Mclust``
-    does: from mclust's model-based hierarchical tree (``init_params="hc"``),
-    built once and cut at each number of components. A cell that cannot be
+    :class:`GaussianMixture` fit. By default cells start and stop as R's
+    ``Mclust`` does: from mclust's model-based hierarchical tree
+    (``init_params="hc"``), built once and cut at each number of components,
+    until ``|ΔL| / (1 + |L|) < 1e-5``. A cell that cannot be
     fitted (singular or degenerate covariance, too few distinct rows) gets no
     score and its reason in the table; it never aborts the selection.
 
@@ -200,9 +201,10 @@ def select(
     **gmm_params
         Passed to every :class:`GaussianMixture` (e.g. ``tol``, ``reg_covar``,
         ``stopping``, ``max_iter``, ``random_state``, ``n_jobs``). Defaults are
-        GaussianMixture's except ``init_params="hc"`` and ``n_jobs=1`` (row-chunk
-        threads pay off only for large data). To reproduce mclust use
-        ``stopping="relative", tol=1e-5, reg_covar=0``.
+        GaussianMixture's except mclust's start and stopping rule
+        (``init_params="hc", stopping="relative", tol=1e-5, max_iter=1000``) and
+        ``n_jobs=1`` (row-chunk threads pay off only for large data). To
+        reproduce mclust exactly add ``reg_covar=0, on_collapse="off"``.
 
     Returns
     -------
@@ -218,10 +220,10 @@ def select(
     --------
     >>> from gaussmix import load_iris, select
     >>> X, _, _ = load_iris()
-    >>> sel = select(X, stopping="relative", tol=1e-5, reg_covar=0)
+    >>> sel = select(X, reg_covar=0, on_collapse="off")
     >>> sel.best_.covariance_model_, sel.best_.n_components
     ('VEV', 2)
-    >>> round(sel.ranked()[0]["bic"], 3)
+    >>> print(round(sel.ranked()[0]["bic"], 3))
     561.728
     """
     if criterion not in CRITERIA:
@@ -231,10 +233,12 @@ def select(
             raise ValueError(f"{fixed} is set by the grid; do not pass it in gmm_params")
     models = _model_list(covariance_types)
     ks = _component_list(n_components)
-    # Defaults differ from GaussianMixture's in two ways: mclust's hierarchical
-    # start, and one thread per fit (a grid is many small fits, where chunk
-    # threads cost more than they save; pass n_jobs for very large data).
-    params = {"init_params": "hc", "n_jobs": 1, **gmm_params}
+    # Defaults differ from GaussianMixture's: mclust's hierarchical start and
+    # stopping rule (scores are compared across cells, so fits must be converged,
+    # not stopped early), and one thread per fit (a grid is many small fits,
+    # where chunk threads cost more than they save; pass n_jobs for big data).
+    params = {"init_params": "hc", "stopping": "relative", "tol": 1e-5, "max_iter": 1000,
+              "n_jobs": 1, **gmm_params}
     proto = GaussianMixture(**params)
     proto._validate_params()
     X = check_X(proto, X, reset=True, min_samples=2)
