@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from ._validation import check_sample_weight, check_X
 from .covariance import MODELS, canonical_name, get_model
 from .estep import log_resp
-from .execution import iter_slices
+from .execution import iter_slices, resolve_chunk_size
 from .mixture import GaussianMixture
 
 CRITERIA = ("bic", "aic", "icl")
@@ -141,7 +141,10 @@ def _scores(gm: GaussianMixture, X: np.ndarray, w: np.ndarray) -> dict[str, floa
 
     The sample size in BIC's ``log n`` is the total weight.
     """
-    _, params, model, shift, chunk = gm._fitted(X)
+    # X was validated once by select; skip the per-call input checks of _fitted.
+    params, model = gm._get_params(), gm._fitted_model()
+    shift = gm.weights_ @ gm.means_
+    chunk = resolve_chunk_size(gm.chunk_size, gm.n_components, X.shape[1])
     loglik = map_term = 0.0
     for sl in iter_slices(X.shape[0], chunk):
         lse, lr = log_resp(X[sl], params, model, shift)
