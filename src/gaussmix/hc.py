@@ -186,13 +186,30 @@ def _agglomerate(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
     # pairs; entries not marked exact are lower bounds, refined on demand.
     cost = np.full((g, g), np.inf)
     exact = np.ones((g, g), dtype=bool)
+    single = st.n == 1
+    if p >= 2 and single.any():
+        # Two single rows merge into a group of 2 <= d: the trace term alone,
+        # 2 log(β (|δ|²/2 + α) / 2) - 2 log(α β), for all such pairs at once.
+        from scipy.spatial.distance import cdist
+
+        idx = np.flatnonzero(single)
+        d2 = cdist(st.mean[idx], st.mean[idx], "sqeuclidean")
+        cost[np.ix_(idx, idx)] = 2.0 * (np.log(st.beta * (d2 / 2.0 + st.alpha) / 2.0)
+                                        - np.log(st.alpha * st.beta))
+        np.fill_diagonal(cost, np.inf)
     for a in range(g - 1):
-        others = np.arange(a + 1, g)
+        if p >= 2 and single[a]:
+            # Only the pairs with a multi-row group are left to compute.
+            others = np.flatnonzero(~single[a + 1:]) + a + 1
+            if others.size == 0:
+                continue
+        else:
+            others = np.arange(a + 1, g)
         c, ex = st.costs(a, others, exact=False)
-        cost[a, a + 1:] = c
-        cost[a + 1:, a] = c
-        exact[a, a + 1:] = ex
-        exact[a + 1:, a] = ex
+        cost[a, others] = c
+        cost[others, a] = c
+        exact[a, others] = ex
+        exact[others, a] = ex
     nn = np.argmin(cost, axis=1)
     nnd = cost[np.arange(g), nn]
     active = np.ones(g, dtype=bool)
