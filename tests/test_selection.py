@@ -239,3 +239,14 @@ def test_large_data_uses_a_subset_tree() -> None:
     again = select(X, n_components=[1, 2, 3, 4], covariance_types=["EII", "VVV"],
                    random_state=0)
     assert [r["bic"] for r in again.table_] == [r["bic"] for r in sel.table_]
+
+
+def test_cell_whose_components_were_dropped_is_marked() -> None:
+    # With the default collapse repair, VEE cannot keep 7 components on iris
+    # (mclust reports this cell as NA): the fit drops some, and a cell that
+    # does not have its number of components must not be scored as if it had.
+    sel = select(load_iris()[0], n_components=[2, 7], covariance_types=["VEE"])
+    rec = {r["n_components"]: r for r in sel.table_}
+    assert rec[2]["error"] is None
+    assert "dropped" in rec[7]["error"] and np.isnan(rec[7]["bic"])
+    assert sel.best_.n_components == 2

@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from ._validation import check_sample_weight, check_X
+from .collapse import CollapseWarning
 from .covariance import MODELS, canonical_name, get_model
 from .estep import log_resp
 from .execution import iter_slices, resolve_chunk_size
@@ -263,6 +264,12 @@ def select(
             if k > X.shape[0]:
                 raise ValueError(f"{k} components for {X.shape[0]} rows")
             gm.fit(X, sample_weight=sample_weight)
+            kept = gm.means_.shape[0]
+            if kept != k:
+                raise FloatingPointError(
+                    f"collapsed: {k - kept} of {k} components were dropped (see the "
+                    "fit's fit_history_); this model cannot hold that many components here"
+                )
             reason = _degenerate(gm, data_var)
             if reason is not None:
                 raise FloatingPointError(reason)
@@ -284,7 +291,10 @@ def select(
     # Cells are many small-matrix fits: one BLAS thread avoids oversubscription
     # (each fit spreads its row chunks over ``n_jobs`` threads itself).
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        # Per-cell warnings would flood; convergence is in the table, collapse
+        # repairs in each fit's fit_history_, dropped components as the cell's error.
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", CollapseWarning)
         results = [fit_cell(c) for c in cells]
 
     table = [r for r, _ in results]
