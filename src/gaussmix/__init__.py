@@ -9,6 +9,7 @@ from .execution import CSVSource, NpySource, ParquetSource
 from .io import ModelFileError, load, save
 from .minibatch import MiniBatchKMeans
 from .mixture import FitRecord, GaussianMixture
+from .selection import Selection, select
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "ModelFileError",
     "NpySource",
     "ParquetSource",
+    "Selection",
     "SingularCovarianceError",
     "compare",
     "get_model",
@@ -35,4 +37,5 @@ __all__ = [
     "load_iris",
     "make_elongated",
     "save",
+    "select",
 ]

@@ -305,12 +305,17 @@ class CollapseGuard:
             Under ``policy="raise"``, or when no component would be left.
         """
         events: list[CollapseEvent] = []
+        # Warm start of iterative M-steps: only a starting point, so components
+        # dropped in between do no harm.
+        previous = params_prev.covariances if params_prev is not None else None
         if self.policy == "off":  # plain EM, as scikit-learn and mclust run it
-            nk, means, cov = mstep_raw(stats, self.model, shift=self.shift, prior=self.prior)
+            nk, means, cov = mstep_raw(stats, self.model, shift=self.shift, prior=self.prior,
+                                       previous=previous)
             return finish_mstep(nk, means, cov, self.model, reg_covar=self.reg_covar,
                                 equal_weights=self.equal_weights), events
         for _ in range(4 * stats.nk.shape[0] + 4):
-            nk, means, cov = mstep_raw(stats, self.model, shift=self.shift, prior=self.prior)
+            nk, means, cov = mstep_raw(stats, self.model, shift=self.shift, prior=self.prior,
+                                       previous=previous)
             flags = self.detect(stats, cov)
             if not flags:
                 try:

@@ -111,7 +111,8 @@ def run_em(
             objective += log_prior(params, model, prior)
         if guard is None:
             new_params = mstep(stats, model, reg_covar=reg_covar, shift=shift,
-                               equal_weights=equal_weights, prior=prior)
+                               equal_weights=equal_weights, prior=prior,
+                               previous=params.covariances)
             new_events: list[CollapseEvent] = []
         else:
             new_params, new_events = guard.mstep(stats, params, n_iter)

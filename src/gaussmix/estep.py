@@ -80,6 +80,9 @@ def _normalise_kn(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # positive definite covariances; guard anyway so it gives no NaN.
     m[~np.isfinite(m)] = 0.0
     wlp -= m
+    # exp is ~40x slower on arguments whose result is subnormal; a term below
+    # e^-700 is far under the precision of the column sum (>= 1) anyway.
+    np.maximum(wlp, -700.0, out=wlp)
     np.exp(wlp, out=wlp)
     s = wlp.sum(axis=0)
     wlp /= s

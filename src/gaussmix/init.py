@@ -11,7 +11,7 @@ from .execution import iter_slices, map_blocks, map_blocks_sum, weighted_mean_va
 from .kmeans import kmeans_plusplus, lloyd, nearest_center
 from .stats import SuffStats, compute_stats, stats_from_labels
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 
 
 class _Rows:
@@ -73,6 +73,7 @@ def initial_stats(
     rng: np.random.RandomState,
     shift: np.ndarray,
     chunk_size: int,
+    hc_tree: object | None = None,
 ) -> SuffStats:
     """Statistics of the starting partition or responsibilities of ``method``.
 
@@ -80,9 +81,16 @@ def initial_stats(
     ``random_from_data`` assign every row to the nearest of the seeds (rather
     than giving each seed alone to its component, which leaves EM starting
     from covariances equal to ``reg_covar``); ``random`` draws uniform
-    responsibilities, normalised per row.
+    responsibilities, normalised per row; ``hc`` cuts mclust's model-based
+    hierarchical tree (:mod:`gaussmix.hc`; ``hc_tree`` reuses a built one).
     """
     kind = model.stats_kind
+    if method == "hc":
+        from .hc import hc_initial_stats
+        from .hc import hc_tree as build_tree
+
+        tree = hc_tree if hc_tree is not None else build_tree(X, random_state=rng)
+        return hc_initial_stats(X, w, n_components, model, tree, shift, chunk_size)  # type: ignore[arg-type]
     if method == "random":
         def draw(sl: slice) -> np.ndarray:
             r = rng.uniform(size=(sl.stop - sl.start, n_components))

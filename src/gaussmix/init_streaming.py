@@ -42,6 +42,10 @@ def seeds_from_sample(
     """Centres in data units chosen on the sample (rows are already weighted by sampling)."""
     ones = np.ones(rows.shape[0])
     shift = rows.mean(axis=0)
+    if method == "hc":
+        from .hc import hc_centers
+
+        return hc_centers(rows, n_clusters, rng)
     if method == "random_from_data" or method == "random":
         return rows[rng.choice(rows.shape[0], size=n_clusters, replace=False)].copy()
     centers = kmeans_plusplus(rows, ones, n_clusters, rng, shift, chunk_size)

@@ -31,7 +31,7 @@ from .collapse import (
 )
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
-from .estep import GMMParams, rows_label, rows_log_density, rows_resp
+from .estep import GMMParams, log_resp, rows_label, rows_log_density, rows_resp
 from .execution import (
     is_block_input,
     map_blocks_sum,
@@ -108,7 +108,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         ``"full"`` (= ``"VVV"``), ``"tied"`` (= ``"EEE"``), ``"diag"``
         (= ``"VVI"``), ``"spherical"`` (= ``"VII"``) or ``"EII"`` (one
         spherical covariance shared by all components: the model k-means
-        assumes), or any code in :data:`gaussmix.MODELS`. A
+        assumes), or any of mclust's 14 codes in :data:`gaussmix.MODELS`
+        (``EII VII EEI VEI EVI VVI EEE VEE EVE VVE EEV VEV EVV VVV``: volume,
+        shape and orientation each Equal, Variable or Identity). A
         :class:`~gaussmix.covariance.CovarianceModel` instance (such as
         ``FixedSphericalVariance(0.1)``) is used as it is.
     tol : float, default=1e-3
@@ -121,11 +123,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         Maximum EM iterations per initialisation.
     n_init : int, default=1
         Number of initialisations; the best objective is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, default="kmeans"
         How starting responsibilities are found, when not given by
         ``resp_init`` or all of ``weights_init``, ``means_init`` and
         ``precisions_init``. ``k-means++`` and ``random_from_data`` assign
-        every row to its nearest seed.
+        every row to its nearest seed. ``hc`` is mclust's default start:
+        model-based hierarchical clustering (:mod:`gaussmix.hc`), cut at
+        ``n_components`` groups; deterministic, on a seeded subset of 2,000
+        rows for larger data.
     weights_init : array-like of shape (n_components,), default=None
     means_init : array-like of shape (n_components, n_features), default=None
     precisions_init : array-like, default=None
@@ -594,7 +599,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             params, events = first_mstep(stats)
         else:
             assert w is not None
-            stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk)
+            stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk,
+                                  hc_tree=getattr(self, "_hc_tree", None))
             params, events = first_mstep(stats)
         if params is not None and params.weights.shape[0] != k and any(
             g is not None for g in given
@@ -721,6 +727,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         """Akaike information criterion on ``X`` (lower is better): ``-2 log L + 2p``."""
         ll = self.score_samples(X)
         return float(-2.0 * float(ll.sum()) + 2 * self._n_parameters())
+
+    def icl(self, X: Any) -> float:
+        """Integrated completed likelihood criterion on ``X`` (lower is better).
+
+        ``bic(X) - 2 Σ_i log max_k p(k | x_i)``: BIC plus twice the entropy of
+        the hard (MAP) assignment (Biernacki, Celeux & Govaert 2000), in the
+        same sign as :meth:`bic`; mclust's ``icl`` with the opposite sign.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        icl : float
+        """
+        X, params, model, shift, chunk = self._fitted(X)
+
+        def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
+            lse, lr = log_resp(Xb, params, model, shift)
+            return np.array([lse.sum(), lr.max(axis=1).sum(), lse.shape[0]])
+
+        w = None if hasattr(X, "map_sum") else np.ones(X.shape[0])
+        loglik, map_term, n = map_blocks_sum(X, w, chunk, block)
+        return float(-2.0 * loglik + self._n_parameters() * np.log(n) - 2.0 * map_term)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw rows from the fitted mixture.

@@ -23,17 +23,23 @@ def mstep_raw(
     *,
     shift: np.ndarray,
     prior: ConjugatePrior | None = None,
+    previous: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Guarded counts, means and covariances before regularisation.
 
     Maximum likelihood, or the posterior mode under ``prior``. Returns
-    ``(nk, means, covariances)`` with means in data units.
+    ``(nk, means, covariances)`` with means in data units. ``previous`` (the
+    last covariances) warm-starts models with an iterative M-step.
     """
     nk = stats.nk + _NK_EPS
     d = stats.sk.shape[1]
     if prior is None:
         means_c = stats.sk / nk[:, None]
-        cov = model.mstep(nk, scatter(stats, nk, model.stats_kind), d)
+        W = scatter(stats, nk, model.stats_kind)
+        if getattr(model, "uses_previous", False):
+            cov = model.mstep(nk, W, d, previous)
+        else:
+            cov = model.mstep(nk, W, d)
     else:
         from .prior import map_means_and_scatter
 
@@ -73,6 +79,7 @@ def mstep(
     shift: np.ndarray,
     equal_weights: bool = False,
     prior: ConjugatePrior | None = None,
+    previous: np.ndarray | None = None,
 ) -> GMMParams:
     """Maximum-likelihood (or, with ``prior``, posterior-mode) parameters from statistics.
 
@@ -89,11 +96,14 @@ def mstep(
         Hold mixing weights at ``1 / n_components``.
     prior : ConjugatePrior or None
         Conjugate prior of :mod:`gaussmix.prior`; the model must support it.
+    previous : ndarray or None
+        Covariances of the previous iteration: the warm start of models with
+        an iterative M-step.
 
     Raises
     ------
     SingularCovarianceError
         If a covariance is not positive definite.
     """
-    nk, means, cov = mstep_raw(stats, model, shift=shift, prior=prior)
+    nk, means, cov = mstep_raw(stats, model, shift=shift, prior=prior, previous=previous)
     return finish_mstep(nk, means, cov, model, reg_covar=reg_covar, equal_weights=equal_weights)

@@ -7,6 +7,8 @@ call its methods; nothing outside this package branches on a model's name.
 from __future__ import annotations
 
 from ._base import CovarianceModel
+from ._closed import EEI, EEV, EVI, EVV
+from ._iterative import EVE, VEE, VEI, VEV, VVE
 from ._layouts import LAYOUTS, Layout, SingularCovarianceError
 from ._models import EEE, EII, VII, VVI, VVV, FixedSphericalVariance
 
@@ -22,7 +24,8 @@ def register(model: CovarianceModel) -> CovarianceModel:
     return model
 
 
-for _cls in (EII, VII, VVI, EEE, VVV):
+# mclust's order: volume / shape / orientation, from most to least constrained.
+for _cls in (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV):
     register(_cls())
 
 

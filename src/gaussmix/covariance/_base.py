@@ -34,11 +34,16 @@ class CovarianceModel:
     """
 
     code: str = ""
+    #: Whether ``mstep`` takes the previous covariances (iterative M-steps warm start).
+    uses_previous: bool = False
     layout: Layout
     stats_kind: str = "full"
     description: str = ""
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Maximum-likelihood covariances from weighted counts and scatter.
 
         Parameters
@@ -48,6 +53,9 @@ class CovarianceModel:
         scatter : ndarray
             Within-component scatter in the shape of ``stats_kind``.
         n_features : int
+        previous : ndarray or None
+            The previous M-step's covariances (layout shape), where iterative
+            models start their inner iteration; closed forms ignore it.
 
         Returns
         -------

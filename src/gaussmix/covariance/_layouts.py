@@ -115,7 +115,17 @@ class FullLayout(Layout):
         return (k, d, d)
 
     def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
-        return np.stack([_inv_chol_upper(c, i) for i, c in enumerate(cov)])
+        # Batched first (one LAPACK call per step for all components); the
+        # per-component path names the component that is not positive definite.
+        try:
+            chol = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            chol = None
+        if chol is None or not np.all(np.isfinite(chol)):
+            return np.stack([_inv_chol_upper(c, i) for i, c in enumerate(cov)])
+        eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
+        # Contiguous, so a model reloaded from file computes bit-identically.
+        return np.ascontiguousarray(np.swapaxes(np.linalg.solve(chol, eye), 1, 2))
 
     def precisions(self, prec_chol: np.ndarray) -> np.ndarray:
         return np.matmul(prec_chol, np.swapaxes(prec_chol, 1, 2))

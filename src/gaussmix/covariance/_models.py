@@ -59,7 +59,10 @@ class EII(CovarianceModel):
     stats_kind = "pooled_diag"
     description = "spherical, equal volume"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         lam = float(np.sum(scatter)) / (float(np.sum(nk)) * n_features)
         return np.full(nk.shape[0], lam)
 
@@ -88,7 +91,10 @@ class VII(CovarianceModel):
     stats_kind = "diag"
     description = "spherical, variable volume"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return np.mean(scatter / nk[:, None], axis=1)
 
     supports_prior = True
@@ -115,7 +121,10 @@ class VVI(CovarianceModel):
     stats_kind = "diag"
     description = "diagonal, variable volume and shape"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return scatter / nk[:, None]
 
     supports_prior = True
@@ -141,7 +150,10 @@ class EEE(CovarianceModel):
     stats_kind = "pooled"
     description = "ellipsoidal, equal volume, shape and orientation"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return scatter / float(np.sum(nk))
 
     supports_prior = True
@@ -168,7 +180,10 @@ class VVV(CovarianceModel):
     stats_kind = "full"
     description = "ellipsoidal, variable volume, shape and orientation"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return scatter / nk[:, None, None]
 
     supports_prior = True
@@ -217,7 +232,10 @@ class FixedSphericalVariance(CovarianceModel):
         self.variance = float(variance)
         self.code = f"EII(var={self.variance:g})"
 
-    def mstep(self, nk: np.ndarray, scatter: np.ndarray, n_features: int) -> np.ndarray:
+    def mstep(
+        self, nk: np.ndarray, scatter: np.ndarray, n_features: int,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
         return np.full(nk.shape[0], self.variance)
 
     def n_cov_parameters(self, n_components: int, n_features: int) -> int:

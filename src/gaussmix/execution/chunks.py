@@ -60,14 +60,25 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
+_CONTROLLER: list[Any] = []
+
+
+def _blas_controller() -> Any:
+    """One threadpoolctl controller for the process: building one scans every
+    loaded library (milliseconds), too slow to repeat for each small fit."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 @contextmanager
 def parallel(n_jobs: int | None) -> Iterator[None]:
     """Run the enclosed block's chunk maps on ``n_jobs`` threads, BLAS on one each."""
-    from threadpoolctl import threadpool_limits
-
     token = _N_THREADS.set(resolve_n_jobs(n_jobs))
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             yield
     finally:
         _N_THREADS.reset(token)
