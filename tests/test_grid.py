@@ -1,4 +1,4 @@
-"""Grid selection used by the CLI and report: scores, the best cell, failures, dispatch."""
+"""Selection glue for the CLI and report: scores, failures, progress, the call to select."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 import gaussmix
 from gaussmix import GaussianMixture, load_faithful
-from gaussmix._grid import criteria, fit_grid, resolve_models, select_models
+from gaussmix._grid import criteria, resolve_models, select_models
 
 
 def test_scores_by_hand() -> None:
@@ -24,6 +24,7 @@ def test_scores_by_hand() -> None:
     assert c["aic"] == pytest.approx(gm.aic(X), rel=1e-12)
     z = gm.predict_proba(X)
     assert c["icl"] == pytest.approx(c["bic"] - 2 * np.sum(np.log(z.max(axis=1))), rel=1e-12)
+    assert c["icl"] == pytest.approx(gm.icl(X), rel=1e-12)
     # Integer weights act as repeated rows.
     w = np.ones(n)
     w[:10] = 2
@@ -33,25 +34,26 @@ def test_scores_by_hand() -> None:
         assert cw[key] == pytest.approx(cr[key], rel=1e-12)
 
 
-def test_fit_grid_best_and_failures() -> None:
+def test_select_models_best_failures_and_progress() -> None:
     X, _ = load_faithful()
-    sel = fit_grid(X, [1, 2, 3], ["EII", "VVV"], criterion="aic", random_state=0)
-    assert len(sel.table_) == 6 and sel.criterion == "aic"
+    seen = []
+    sel = select_models(X, [1, 2, 3], "EII,VVV", criterion="aic", random_state=0,
+                        on_cell=lambda *a: seen.append(a))
+    assert seen == [(0, 6, "grid", 0)]
+    assert len(sel.table_) == 6 and sel.criterion == "aic" and sel.best_.verbose == 0
     best = min(sel.table_, key=lambda r: r["aic"])
     assert (sel.best_.covariance_model_, sel.best_.n_components) == (
         best["covariance_type"], best["n_components"])
-    frame = sel.to_frame()
-    assert list(frame.columns)[:3] == ["covariance_type", "n_components", "log_likelihood"]
-    # A cell that cannot be fitted is recorded, not fatal.
+    # The records' scores are the ones criteria() computes for the chosen model.
+    c = criteria(sel.best_, X, None)
+    for key in ("log_likelihood", "bic", "aic", "icl"):
+        assert c[key] == pytest.approx(best[key], rel=1e-9)
+    # A cell that cannot be fitted is recorded; a grid where none can is an error.
     tiny = X[:3]
-    sel2 = fit_grid(tiny, [1, 4], ["EII"], random_state=0)
-    failed = [r for r in sel2.table_ if r["error"]]
-    assert len(failed) == 1 and failed[0]["n_components"] == 4 and "n_samples" in failed[0][
-        "error"]
+    sel2 = select_models(tiny, [1, 4], ["EII"], random_state=0)
+    assert [r["n_components"] for r in sel2.table_ if r["error"]] == [4]
     with pytest.raises(ValueError, match="no model could be fitted"):
-        fit_grid(tiny, [4], ["EII"])
-    with pytest.raises(ValueError, match="unknown criterion"):
-        fit_grid(X, [1], ["EII"], criterion="dic")
+        select_models(tiny, [4], ["EII"])
 
 
 def test_resolve_models() -> None:
@@ -61,8 +63,8 @@ def test_resolve_models() -> None:
         resolve_models("VVV,QQQ")
 
 
-def test_select_models_uses_library_select(monkeypatch: pytest.MonkeyPatch) -> None:
-    """When ``gaussmix.select`` exists it is called with the grid and options."""
+def test_select_models_calls_select(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gaussmix.select`` gets the grid, the options and verbose logging for progress."""
     calls = {}
     X, _ = load_faithful()
 
@@ -70,9 +72,12 @@ def test_select_models_uses_library_select(monkeypatch: pytest.MonkeyPatch) -> N
                     sample_weight=None, **gmm_params):
         calls.update(n_components=n_components, covariance_types=covariance_types,
                      criterion=criterion, sample_weight=sample_weight, **gmm_params)
-        return fit_grid(X, n_components, covariance_types, criterion=criterion)
+        return real(X, n_components, covariance_types, criterion=criterion)
 
-    monkeypatch.setattr(gaussmix, "select", fake_select, raising=False)
+    import gaussmix.selection
+
+    real = gaussmix.selection.select
+    monkeypatch.setattr(gaussmix.selection, "select", fake_select)
     seen = []
     sel = select_models(X, [1, 2], "VVV,EII", criterion="icl", n_init=2, random_state=3,
                         on_cell=lambda *a: seen.append(a))
@@ -87,6 +92,6 @@ def test_select_models_uses_library_select(monkeypatch: pytest.MonkeyPatch) -> N
             table_ = [{"error": "LinAlgError: singular"}]
         return S()
 
-    monkeypatch.setattr(gaussmix, "select", all_fail)
+    monkeypatch.setattr(gaussmix.selection, "select", all_fail)
     with pytest.raises(ValueError, match="no model could be fitted: LinAlgError: singular"):
         select_models(X, [1], "VVV")

@@ -11,8 +11,11 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from gaussmix import GaussianMixture, KMeans  # noqa: E402
-from gaussmix._grid import fit_grid  # noqa: E402
+from gaussmix import (  # noqa: E402
+    GaussianMixture,
+    KMeans,
+    select,  # noqa: E402
+)
 from gaussmix.plot import (  # noqa: E402
     _Plane,
     plot_clusters,
@@ -90,7 +93,7 @@ def test_comparison_renders(fitted: tuple) -> None:
 
 def test_selection_plot_marks_the_best(fitted: tuple) -> None:
     X, _, _ = fitted
-    sel = fit_grid(X, range(1, 4), ["VVV", "EII", "VVI"], random_state=0)
+    sel = select(X, range(1, 4), ["VVV", "EII", "VVI"], random_state=0)
     fig = Figure()
     ax = fig.add_subplot()
     assert plot_selection(sel, ax=ax) is ax
@@ -111,7 +114,7 @@ def test_selection_plot_marks_the_best(fitted: tuple) -> None:
 
 def test_selection_plot_other_criterion_and_failed_cells() -> None:
     X = _data(2)
-    sel = fit_grid(X, [1, 2], ["VVV"], criterion="icl", random_state=0)
+    sel = select(X, [1, 2], ["VVV"], criterion="icl", random_state=0)
     sel.table_.append({"covariance_type": "EEE", "n_components": 1, "bic": None,
                        "aic": None, "icl": None, "error": "boom"})
     fig = Figure()

@@ -16,8 +16,12 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from gaussmix import compare, load_faithful, load_iris  # noqa: E402
-from gaussmix._grid import fit_grid  # noqa: E402
+from gaussmix import (  # noqa: E402
+    compare,
+    load_faithful,
+    load_iris,
+    select,  # noqa: E402
+)
 from gaussmix.report import build_report, write_report  # noqa: E402
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -26,7 +30,7 @@ IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]
 @pytest.fixture(scope="module")
 def faithful_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, object]:
     X, cols = load_faithful()
-    sel = fit_grid(X, range(1, 5), ["EII", "VVV", "EEE"], random_state=0)
+    sel = select(X, range(1, 5), ["EII", "VVV", "EEE"], random_state=0)
     cmp = compare(X, sel.best_.n_components, covariance_types=["EII", "VVV", "EEE"])
     path = tmp_path_factory.mktemp("report") / "report.html"
     write_report(path, X, sel, columns=cols, comparison=cmp, notes=["Data: faithful"])
@@ -64,7 +68,7 @@ def test_report_content(faithful_report: tuple) -> None:
 def test_report_one_feature_and_many(tmp_path: Path) -> None:
     X = load_iris()[0]
     for Xd in (X[:, :1], X):
-        sel = fit_grid(Xd, [1, 2, 3], ["VVV", "EII"], random_state=0)
+        sel = select(Xd, [1, 2, 3], ["VVV", "EII"], random_state=0)
         page = build_report(Xd, sel)
         assert len(IMG.findall(page)) == 4  # no comparison given
         if Xd.shape[1] > 2:
@@ -73,14 +77,14 @@ def test_report_one_feature_and_many(tmp_path: Path) -> None:
 
 def test_report_with_other_criterion_adds_its_curve() -> None:
     X, _ = load_faithful()
-    sel = fit_grid(X, [1, 2], ["VVV"], criterion="icl", random_state=0)
+    sel = select(X, [1, 2], ["VVV"], criterion="icl", random_state=0)
     page = build_report(X, sel)
     assert len(IMG.findall(page)) == 5 and "Chosen by ICL" in page
 
 
 def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     X, _ = load_faithful()
-    sel = fit_grid(X, [1, 2], ["VVV"], random_state=0)
+    sel = select(X, [1, 2], ["VVV"], random_state=0)
     target = tmp_path / "r.html"
     target.write_text("old")
     import gaussmix.report as rep
@@ -183,7 +187,7 @@ def test_report_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
     X, _ = load_faithful()
-    sel = fit_grid(X, [1, 2], ["VVV"], random_state=0)
+    sel = select(X, [1, 2], ["VVV"], random_state=0)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     page = build_report(X, sel)
     assert IMG.findall(page) == []
@@ -193,7 +197,7 @@ def test_report_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_plots_subsample_large_data() -> None:
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(5, 1, (300, 2))])
-    sel = fit_grid(X, [2], ["VVV"], random_state=0)
+    sel = select(X, [2], ["VVV"], random_state=0)
     page = build_report(X, sel, max_plot_points=100)
     assert "Plots show a random 100 of the 600 rows." in page
     assert len(IMG.findall(page)) == 4
@@ -202,7 +206,7 @@ def test_plots_subsample_large_data() -> None:
 def test_single_component_and_wide_data() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 12)) * np.arange(1, 13)
-    sel = fit_grid(X, [1], ["VVI"], random_state=0)
+    sel = select(X, [1], ["VVI"], random_state=0)
     page = build_report(X, sel)
     assert "<b>1</b> component." in page and len(IMG.findall(page)) == 4
     assert "standard deviations shown instead" in page

@@ -324,10 +324,10 @@ def plot_selection(selection: Any, *, criterion: str | None = None, ax: Any = No
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from gaussmix import load_faithful
-    >>> from gaussmix._grid import fit_grid
+    >>> from gaussmix import select
     >>> from gaussmix.plot import plot_selection
     >>> X, _ = load_faithful()
-    >>> ax = plot_selection(fit_grid(X, range(1, 4), ["VVV", "EII"]))
+    >>> ax = plot_selection(select(X, range(1, 4), ["VVV", "EII"]))
     """
     ax = _axes(ax)
     crit = (criterion or selection_criterion(selection)).lower()

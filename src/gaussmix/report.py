@@ -171,10 +171,10 @@ def build_report(
     Examples
     --------
     >>> from gaussmix import load_faithful
-    >>> from gaussmix._grid import fit_grid
+    >>> from gaussmix import select
     >>> from gaussmix.report import build_report
     >>> X, cols = load_faithful()
-    >>> page = build_report(X, fit_grid(X, [1, 2], ["VVV"]), columns=cols)
+    >>> page = build_report(X, select(X, [1, 2], ["VVV"]), columns=cols)
     >>> page.startswith("<!DOCTYPE html>")
     True
     """
