@@ -114,3 +114,13 @@ def test_kmeans_equivalent_is_what_to_gmm_gives() -> None:
     ref = KMeans(3, n_init=10, random_state=0).fit(X)
     np.testing.assert_allclose(c.kmeans.cluster_centers_, ref.cluster_centers_)
     assert isinstance(c.gmm, GaussianMixture) and c.gmm.covariance_model_ == "EII"
+
+
+def test_given_gmm_is_the_one_weighed() -> None:
+    X, _ = load_faithful()
+    gm = GaussianMixture(3, covariance_type="EEE", random_state=0).fit(X)
+    c = compare(X, 3, gmm=gm)
+    assert c.gmm is gm and list(c.gmm_bic_by_model) == ["EEE"]
+    assert c.bic_gmm == pytest.approx(gm.bic(X), rel=1e-12)
+    with pytest.raises(ValueError, match="k=2 components"):
+        compare(X, 2, gmm=gm)

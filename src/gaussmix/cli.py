@@ -396,7 +396,7 @@ def _cmd_report(args: argparse.Namespace, progress: Progress) -> int:
         from .compare import compare
 
         progress.context = f"compare k={k}"
-        comparison = compare(Z, k, covariance_types=args.models, random_state=args.seed,
+        comparison = compare(Z, k, random_state=args.seed, gmm=sel.best_,
                              sample_weight=table.extra.get("sample_weight"))
     notes = [f"Data: {args.data}"] + table.notes
     if prep.standardized:

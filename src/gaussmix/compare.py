@@ -265,6 +265,7 @@ def compare(
     sample_weight: Any = None,
     n_init: int = 3,
     random_state: int | None = 0,
+    gmm: GaussianMixture | None = None,
 ) -> Comparison:
     """Fit k-means and Gaussian mixtures with ``k`` clusters and weigh one against the other.
 
@@ -281,6 +282,10 @@ def compare(
     n_init : int, default=3
         Initialisations per GMM (k-means gets ``max(10, n_init)``).
     random_state : int or None, default=0
+    gmm : GaussianMixture, default=None
+        A mixture already fitted to ``X`` with ``k`` components (e.g. the one
+        :func:`gaussmix.select` chose) to weigh against k-means instead of
+        fitting the covariance models.
 
     Returns
     -------
@@ -315,7 +320,13 @@ def compare(
     km_gmm = km.to_gmm()
     by_model: dict[str, float] = {}
     best: tuple[float, GaussianMixture, dict[str, float]] | None = None
-    for code in resolve_models(covariance_types):
+    if gmm is not None:
+        if getattr(gmm, "means_", None) is None or gmm.means_.shape != (k, X.shape[1]):
+            raise ValueError(f"gmm must be a GaussianMixture fitted to X with k={k} components")
+        crit = criteria(gmm, X, w)
+        by_model[gmm.covariance_model_] = crit["bic"]
+        best = (crit["bic"], gmm, crit)
+    for code in ([] if gmm is not None else resolve_models(covariance_types)):
         try:
             gm = GaussianMixture(n_components=k, covariance_type=code, n_init=n_init,
                                  random_state=random_state)

@@ -53,7 +53,7 @@ def run_answer_demo(out: TextIO, seed: int = 0, output_dir: str | os.PathLike[st
                             on_cell=on_cell)
         best = sel.best_
         k = int(best.means_.shape[0])
-        result = compare(X, k, random_state=seed) if k >= 2 else None
+        result = compare(X, k, random_state=seed, gmm=best) if k >= 2 else None
         path = folder / f"gaussmix-demo-{key}.html"
         write_report(path, X, sel, columns=cols, comparison=result,
                      title=f"gaussmix demo: {title}")
