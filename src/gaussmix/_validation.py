@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 
@@ -178,3 +180,11 @@ def check_n_components(n_components: int, X: np.ndarray, name: str = "n_componen
             f"Expected n_samples >= {name}, but got {name} = {n_components} and "
             f"n_samples = {X.shape[0]}: a mixture needs at least one row per component."
         )
+
+
+#: scikit-learn parameter constraint for ``n_jobs``: -1, a positive integer, or None.
+N_JOBS_CONSTRAINT: list[Any] = [
+    Options(Integral, {-1}),
+    Interval(Integral, 1, None, closed="left"),
+    None,
+]

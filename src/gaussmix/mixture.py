@@ -21,7 +21,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import check_predict_input, prepare_fit_input
-from ._validation import check_distinct_rows, check_n_components, check_sample_weight, check_X
+from ._validation import (
+    N_JOBS_CONSTRAINT,
+    check_distinct_rows,
+    check_n_components,
+    check_sample_weight,
+    check_X,
+)
 from .collapse import (
     COLLAPSE_POLICIES,
     CollapseError,
@@ -255,7 +261,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "on_collapse": [StrOptions(set(COLLAPSE_POLICIES))],
         "prior": [StrOptions({"default"}), dict, None],
         "reg_covar_mode": [StrOptions({"absolute", "relative"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
         "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
