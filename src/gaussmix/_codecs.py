@@ -371,9 +371,6 @@ def _load_selection(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     return Selection(table, best, criterion)
 
 
-try:  # pragma: no cover - depends on whether model selection is installed
-    from .selection import Selection as _Selection
-except ImportError:  # pragma: no cover
-    _Selection = None
-if _Selection is not None:  # pragma: no cover
-    register_codec(Codec("Selection", _Selection, _dump_selection, _load_selection))
+from .selection import Selection as _Selection  # noqa: E402
+
+register_codec(Codec("Selection", _Selection, _dump_selection, _load_selection))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 
@@ -178,3 +180,50 @@ def check_n_components(n_components: int, X: np.ndarray, name: str = "n_componen
             f"Expected n_samples >= {name}, but got {name} = {n_components} and "
             f"n_samples = {X.shape[0]}: a mixture needs at least one row per component."
         )
+
+
+#: scikit-learn parameter constraint for ``n_jobs``: -1, a positive integer, or None.
+N_JOBS_CONSTRAINT: list[Any] = [
+    Options(Integral, {-1}),
+    Interval(Integral, 1, None, closed="left"),
+    None,
+]
+
+
+def check_array_shape(a: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def check_weights_init(a: Any, k: int) -> np.ndarray:
+    w = check_array_shape(a, (k,), "weights_init")
+    if np.any(w < 0) or not np.isclose(w.sum(), 1.0):
+        raise ValueError(f"weights_init must be non-negative and sum to 1, got sum {w.sum()}")
+    return w
+
+
+def check_resp_init(a: Any, n: int, k: int) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.ndim == 1:
+        if arr.shape[0] != n:
+            raise ValueError(f"resp_init labels must have length n_samples={n}, got {arr.shape[0]}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                raise ValueError("resp_init of shape (n_samples,) must hold integer labels")
+            arr = arr.astype(np.intp)
+        if arr.min() < 0 or arr.max() >= k:
+            raise ValueError(
+                f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]"
+            )
+        return arr.astype(np.intp)
+    resp = check_array_shape(arr, (n, k), "resp_init")
+    if np.any(resp < 0):
+        raise ValueError("resp_init must be non-negative")
+    sums = resp.sum(axis=1, keepdims=True)
+    if np.any(sums <= 0):
+        raise ValueError("every row of resp_init needs a positive sum")
+    return resp / sums

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import check_predict_input, prepare_fit_input
-from ._validation import check_sample_weight, check_X
+from ._validation import N_JOBS_CONSTRAINT, check_sample_weight, check_X
 from .execution import is_block_input, map_blocks, map_rows, parallel, resolve_chunk_size
 from .init_streaming import seeds_for_source
 from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
@@ -79,7 +79,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "random_state": ["random_state"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._input import prepare_fit_input, weighted_mean
-from ._validation import check_n_components, check_sample_weight, check_X
+from ._validation import N_JOBS_CONSTRAINT, check_n_components, check_sample_weight, check_X
 from .cluster import KMeans
 from .execution import parallel, resolve_chunk_size
 from .init_streaming import sample_rows
@@ -128,7 +128,7 @@ class MiniBatchKMeans(KMeans):
         "reassignment_ratio": [Interval(Real, 0.0, None, closed="left")],
         "random_state": ["random_state"],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(

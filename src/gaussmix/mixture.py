@@ -21,7 +21,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._input import check_predict_input, prepare_fit_input
-from ._validation import check_distinct_rows, check_n_components, check_sample_weight, check_X
+from ._validation import (
+    N_JOBS_CONSTRAINT,
+    check_array_shape,
+    check_distinct_rows,
+    check_n_components,
+    check_resp_init,
+    check_sample_weight,
+    check_weights_init,
+    check_X,
+)
 from .collapse import (
     COLLAPSE_POLICIES,
     CollapseError,
@@ -255,7 +264,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         "on_collapse": [StrOptions(set(COLLAPSE_POLICIES))],
         "prior": [StrOptions({"default"}), dict, None],
         "reg_covar_mode": [StrOptions({"absolute", "relative"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
         "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
@@ -585,7 +594,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             )
         if self.resp_init is not None:
             assert w is not None
-            resp = _check_resp_init(self.resp_init, X.shape[0], k)
+            resp = check_resp_init(self.resp_init, X.shape[0], k)
             if resp.ndim == 1:
                 stats = stats_from_partition(X, w, resp, k, kind, shift, chunk)
             else:
@@ -615,12 +624,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         cov = params.covariances if params is not None else None
         pc = params.precisions_cholesky if params is not None else None
         if self.weights_init is not None:
-            weights = _check_weights_init(self.weights_init, k)
+            weights = check_weights_init(self.weights_init, k)
         if self.means_init is not None:
-            means = _check_array_shape(self.means_init, (k, d), "means_init")
+            means = check_array_shape(self.means_init, (k, d), "means_init")
         if self.precisions_init is not None:
             shape = model.layout.shape(k, d)
-            prec = _check_array_shape(self.precisions_init, shape, "precisions_init")
+            prec = check_array_shape(self.precisions_init, shape, "precisions_init")
             cov, _ = model.layout.from_precisions(prec)
             pc = model.layout.precisions_cholesky(cov)
         assert weights is not None and means is not None and cov is not None and pc is not None
@@ -780,42 +789,3 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         ])
         y = np.repeat(np.arange(k), counts)
         return X, y
-
-
-def _check_array_shape(a: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
-    arr = np.asarray(a, dtype=np.float64)
-    if arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return arr
-
-
-def _check_weights_init(a: Any, k: int) -> np.ndarray:
-    w = _check_array_shape(a, (k,), "weights_init")
-    if np.any(w < 0) or not np.isclose(w.sum(), 1.0):
-        raise ValueError(f"weights_init must be non-negative and sum to 1, got sum {w.sum()}")
-    return w
-
-
-def _check_resp_init(a: Any, n: int, k: int) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.ndim == 1:
-        if arr.shape[0] != n:
-            raise ValueError(f"resp_init labels must have length n_samples={n}, got {arr.shape[0]}")
-        if not np.issubdtype(arr.dtype, np.integer):
-            if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-                raise ValueError("resp_init of shape (n_samples,) must hold integer labels")
-            arr = arr.astype(np.intp)
-        if arr.min() < 0 or arr.max() >= k:
-            raise ValueError(
-                f"resp_init labels must lie in [0, {k}), got [{arr.min()}, {arr.max()}]"
-            )
-        return arr.astype(np.intp)
-    resp = _check_array_shape(arr, (n, k), "resp_init")
-    if np.any(resp < 0):
-        raise ValueError("resp_init must be non-negative")
-    sums = resp.sum(axis=1, keepdims=True)
-    if np.any(sums <= 0):
-        raise ValueError("every row of resp_init needs a positive sum")
-    return resp / sums
