@@ -123,6 +123,24 @@ def bench_kmeans(X, k, iters, repeats):
             "rel_inertia": abs(sk.inertia_ - gm.inertia_) / sk.inertia_}
 
 
+def bench_predict(n: int, d: int, k: int, repeats: int) -> dict:
+    """predict_proba and score_samples of the same fitted full mixture."""
+    X = make_workload(n, d, k)
+    fit_rows = X[: min(n, 100_000)]
+    sk = SkGMM(k, covariance_type="full", random_state=0, max_iter=20).fit(fit_rows)
+    gm = GaussianMixture(k, covariance_type="full", weights_init=sk.weights_,
+                         means_init=sk.means_, precisions_init=sk.precisions_, max_iter=0)
+    gm.fit(fit_rows)  # max_iter=0: the given parameters, validated
+    gm.weights_, gm.means_, gm.covariances_ = sk.weights_, sk.means_, sk.covariances_
+    gm.precisions_cholesky_, gm.precisions_ = sk.precisions_cholesky_, sk.precisions_
+    out = {}
+    for name in ("predict_proba", "score_samples"):
+        t_sk, a = best_time(lambda: getattr(sk, name)(X), repeats)
+        t_gm, b = best_time(lambda: getattr(gm, name)(X), repeats)
+        out[name] = (t_sk, t_gm, float(np.max(np.abs(a - b))))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
@@ -133,6 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="n / 10")
     ap.add_argument("--memory", action="store_true", help="also measure peak memory")
     ap.add_argument("--default-fit", action="store_true", help="also time default fits")
+    ap.add_argument("--predict", action="store_true",
+                    help="also time predict_proba / score_samples on 1,000,000 x 16, k=10")
     ap.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
 
@@ -184,6 +204,14 @@ def main(argv=None) -> int:
                 f"{r['rel_inertia']:.1e} |")
             print(km_lines[-1], flush=True)
     lines += km_lines
+    if args.predict:
+        n = 100_000 if args.quick else 1_000_000
+        res = bench_predict(n, 16, 10, args.repeats)
+        lines += ["", f"| {n} x 16, k=10, full | sklearn s | gaussmix s | speedup | max abs diff |",
+                  "|---|---|---|---|---|"]
+        for name, (t_sk, t_gm, diff) in res.items():
+            lines.append(f"| {name} | {t_sk:.3f} | {t_gm:.3f} | {t_sk / t_gm:.2f}x | {diff:.1e} |")
+        print("\n".join(lines[-4:]), flush=True)
     if args.write:
         path = Path(__file__).resolve().parent / "RESULTS.md"
         old = path.read_text() if path.exists() else "# Benchmark results\n"

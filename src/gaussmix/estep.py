@@ -137,21 +137,27 @@ def rows_log_density(
     X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
 ) -> np.ndarray:
     """``log p(x)`` of every row of a block, shape (n_rows,)."""
-    return log_resp(X, params, model, shift)[0]
+    _, wlp = weighted_log_prob_kn(X, params, model, shift)
+    return _normalise_kn(wlp)[1]
 
 
 def rows_resp(
     X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
 ) -> np.ndarray:
     """Posterior responsibilities of a block, shape (n_rows, n_components)."""
-    return np.exp(log_resp(X, params, model, shift)[1])
+    _, wlp = weighted_log_prob_kn(X, params, model, shift)
+    return _normalise_kn(wlp)[0].T
 
 
 def rows_label(
     X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
 ) -> np.ndarray:
-    """Most probable component of every row of a block, shape (n_rows,)."""
-    return np.argmax(log_resp(X, params, model, shift)[1], axis=1)
+    """Most probable component of every row of a block, shape (n_rows,).
+
+    The argmax of the weighted log-probabilities: no exponentials needed.
+    """
+    _, wlp = weighted_log_prob_kn(X, params, model, shift)
+    return argmax_kn(wlp)[0]
 
 
 ESTEPS = {"soft": estep_soft, "hard": estep_hard}
