@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import datetime as dt
 import os
 import platform
@@ -135,8 +136,8 @@ def bench_predict(n: int, d: int, k: int, repeats: int) -> dict:
     gm.precisions_cholesky_, gm.precisions_ = sk.precisions_cholesky_, sk.precisions_
     out = {}
     for name in ("predict_proba", "score_samples"):
-        t_sk, a = best_time(lambda: getattr(sk, name)(X), repeats)
-        t_gm, b = best_time(lambda: getattr(gm, name)(X), repeats)
+        t_sk, a = best_time(partial(getattr(sk, name), X), repeats)
+        t_gm, b = best_time(partial(getattr(gm, name), X), repeats)
         out[name] = (t_sk, t_gm, float(np.max(np.abs(a - b))))
     return out
 
@@ -174,7 +175,8 @@ def main(argv=None) -> int:
     ]
     print("\n".join(lines), flush=True)
     km_lines = ["", "| workload | dtype | sklearn Lloyd s/iter | gaussmix s/iter | speedup "
-                "| sklearn inertia | gaussmix inertia | rel diff |", "|---|---|---|---|---|---|---|---|"]
+                "| sklearn inertia | gaussmix inertia | rel diff |",
+                "|---|---|---|---|---|---|---|---|"]
     for name in args.workloads:
         n, d, k = WORKLOADS[name]
         if args.quick:

@@ -24,6 +24,7 @@ def make_workload(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
         q, _ = np.linalg.qr(rng.normal(size=(d, d)))
         scales = rng.uniform(0.3, 2.0, d)
         A = q * scales
-        parts.append(rng.normal(size=(c, d)) @ A.T + rng.normal(scale=spread / np.sqrt(d) * 2, size=d))
+        center = rng.normal(scale=spread / np.sqrt(d) * 2, size=d)
+        parts.append(rng.normal(size=(c, d)) @ A.T + center)
     X = np.vstack(parts)
     return X[rng.permutation(n)]
