@@ -19,7 +19,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-from functools import partial
 import datetime as dt
 import os
 import platform
@@ -27,6 +26,7 @@ import sys
 import time
 import tracemalloc
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np

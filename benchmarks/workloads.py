@@ -24,7 +24,7 @@ def make_workload(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
         q, _ = np.linalg.qr(rng.normal(size=(d, d)))
         scales = rng.uniform(0.3, 2.0, d)
         A = q * scales
-        center = rng.normal(scale=spread / np.sqrt(d) * 2, size=d)
-        parts.append(rng.normal(size=(c, d)) @ A.T + center)
+        z = rng.normal(size=(c, d))  # drawn before the centre: keeps the seeded data as it was
+        parts.append(z @ A.T + rng.normal(scale=spread / np.sqrt(d) * 2, size=d))
     X = np.vstack(parts)
     return X[rng.permutation(n)]
