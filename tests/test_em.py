@@ -92,20 +92,27 @@ def test_responsibilities_are_probabilities(problem):
 def test_row_order_changes_nothing(problem, rnd):
     X, w, k, code, seed = problem
     perm = np.array(rnd.sample(range(X.shape[0]), X.shape[0]))
-    start = GaussianMixture(k, covariance_type=code, max_iter=1, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start.fit(X, sample_weight=w)
-        init = dict(weights_init=start.weights_, means_init=start.means_,
-                    precisions_init=start.precisions_)
-        a = GaussianMixture(k, covariance_type=code, max_iter=20, **init).fit(
-            X, sample_weight=w)
-        b = GaussianMixture(k, covariance_type=code, max_iter=20, **init).fit(
-            X[perm], sample_weight=None if w is None else w[perm])
+    # Plain EM: a collapsing component (handled, order-dependently, by
+    # re-seeding at the worst-explained row) is the subject of test_collapse.py.
+    kw = dict(covariance_type=code, on_collapse="raise")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            start = GaussianMixture(k, max_iter=1, random_state=seed, **kw)
+            start.fit(X, sample_weight=w)
+            init = dict(weights_init=start.weights_, means_init=start.means_,
+                        precisions_init=start.precisions_)
+            a = GaussianMixture(k, max_iter=20, **init, **kw).fit(X, sample_weight=w)
+            b = GaussianMixture(k, max_iter=20, **init, **kw).fit(
+                X[perm], sample_weight=None if w is None else w[perm])
+    except (SingularCovarianceError, CollapseError):
+        assume(False)
     assert a.n_iter_ == b.n_iter_
-    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(a.score_samples(X), b.score_samples(X), rtol=1e-7, atol=1e-9)
+    # Round-off of a different summation order grows over 20 iterations, most
+    # in the eigen-decompositions of the orientation models: 1e-6 relative.
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(a.score_samples(X), b.score_samples(X), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("code", CODES)
