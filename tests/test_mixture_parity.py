@@ -83,14 +83,21 @@ def test_eii_is_one_shared_spherical_variance(faithful):
 
 @pytest.mark.parametrize("ct", TYPES)
 def test_float32_matches_sklearn_float32(ct):
-    # soft EM on float32 input computes in float32, accumulating in float64
-    X = DATASETS["blobs5d"]().astype(np.float32)
+    # Soft EM on float32 input computes in float32, accumulating in float64.
+    # Both libraries' float32 fits drift from the float64 fit by round-off
+    # that EM amplifies (up to ~2e-3 in the means for full covariances here),
+    # so each is compared with the float64 fit from the same start.
+    X64 = DATASETS["blobs5d"]()
+    X = X64.astype(np.float32)
     init = _start(X, 4, ct)
-    ref = SkGMM(4, covariance_type=ct, tol=0.0, max_iter=20, **init)
-    got = GaussianMixture(4, covariance_type=ct, tol=0.0, max_iter=20, **init)
+    kw = dict(covariance_type=ct, tol=0.0, max_iter=20, **init)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ref.fit(X)
-        got.fit(X)
-    assert got.score(X) == pytest.approx(ref.score(X), rel=1e-4)
-    np.testing.assert_allclose(got.means_, ref.means_, rtol=1e-3, atol=1e-3)
+        ref = SkGMM(4, **kw).fit(X)
+        got = GaussianMixture(4, **kw).fit(X)
+        exact = GaussianMixture(4, **kw).fit(X64)
+    assert got.score(X64) == pytest.approx(ref.score(X64), rel=1e-5)
+    assert got.score(X64) == pytest.approx(exact.score(X64), rel=1e-5)
+    err_got = np.abs(got.means_ - exact.means_).max()
+    err_ref = np.abs(ref.means_ - exact.means_).max()
+    assert err_got <= 2 * err_ref + 1e-5

@@ -152,10 +152,10 @@ class FullLayout(Layout):
         # One GEMM for all components: rows of [U_kᵀ | -U_kᵀ μ_k] against
         # [xᵀ; 1], so y_k = U_kᵀ (x - μ_k) comes out whole, (k*d, n), with
         # the mean folded in. The (k, d, n) temporary is bounded by the chunk.
-        A = np.empty((k * d, d + 1))
+        A = np.empty((k * d, d + 1), dtype=X.dtype)  # float32 rows stay float32
         A[:, :d] = np.swapaxes(prec_chol, 1, 2).reshape(k * d, d)
         A[:, d] = -np.einsum("kd,kde->ke", means, prec_chol).reshape(k * d)
-        Xa = np.empty((d + 1, n))
+        Xa = np.empty((d + 1, n), dtype=X.dtype)
         Xa[:d] = X.T
         Xa[d] = 1.0
         y = (A @ Xa).reshape(k, d, n)
