@@ -223,7 +223,9 @@ class CollapseGuard:
         finite = np.all(np.isfinite(full.reshape(k, -1)), axis=1)
         ev = np.full(k, -np.inf)
         if P.shape[1] and finite.any():
-            M = np.einsum("ia,kij,jb->kab", P, full[finite], P)
+            # Pᵀ Σ_k P as batched matrix products (a three-operand einsum runs
+            # an O(k d⁴) loop: 0.33 s per iteration at d = 64, k = 20).
+            M = P.T @ full[finite] @ P
             ev[finite] = np.linalg.eigvalsh(0.5 * (M + np.swapaxes(M, 1, 2)))[:, 0]
         elif finite.any():
             ev[finite] = np.inf  # the data has no spread: nothing to compare against
