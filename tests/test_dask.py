@@ -220,3 +220,23 @@ def test_dask_not_imported_unless_used():
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_select_runs_cells_as_tasks_on_the_cluster(client, X):
+    from distributed import get_task_stream
+
+    from gaussmix import select
+
+    grid = dict(n_components=range(1, 4), covariance_types=["VVV", "EEE", "VII"])
+    ref = select(X, **grid)
+    with get_task_stream(client=client) as ts:
+        got = select(da.from_array(X, chunks=150), **grid)
+    cell_tasks = [t for t in ts.data if str(t["key"]).startswith("gaussmix-select-")]
+    assert len(cell_tasks) == 9  # one task per (model, components) cell
+    assert len({t["worker"] for t in cell_tasks}) == 2  # spread over both workers
+    for a, b in zip(got.table_, ref.table_, strict=True):
+        assert (a["covariance_type"], a["n_components"]) == (b["covariance_type"],
+                                                             b["n_components"])
+        np.testing.assert_allclose(a["bic"], b["bic"], rtol=1e-10)
+    assert got.best_.covariance_model_ == ref.best_.covariance_model_
+    np.testing.assert_allclose(got.best_.means_, ref.best_.means_, rtol=1e-10)

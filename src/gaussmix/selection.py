@@ -171,6 +171,85 @@ def _degenerate(gm: GaussianMixture, data_var: float) -> str | None:
     return None
 
 
+def _fit_cell(
+    cell: tuple[str, int], X: np.ndarray, sample_weight: Any, w: np.ndarray,
+    params: dict[str, Any], tree: Any, data_var: float,
+) -> tuple[dict[str, Any], GaussianMixture | None]:
+    """Fit one (model, components) cell; a failure becomes the record's error."""
+    code, k = cell
+    gm = GaussianMixture(n_components=k, covariance_type=code, **params)
+    gm._hc_tree = tree
+    record: dict[str, Any] = {"covariance_type": code, "n_components": k}
+    try:
+        if k > X.shape[0]:
+            raise ValueError(f"{k} components for {X.shape[0]} rows")
+        gm.fit(X, sample_weight=sample_weight)
+        kept = gm.means_.shape[0]
+        if kept != k:
+            raise FloatingPointError(
+                f"collapsed: {k - kept} of {k} components were dropped (see the "
+                "fit's fit_history_); this model cannot hold that many components here"
+            )
+        reason = _degenerate(gm, data_var)
+        if reason is not None:
+            raise FloatingPointError(reason)
+        scores = _scores(gm, X, w)
+        if not np.isfinite(scores["log_likelihood"]):
+            raise FloatingPointError("log-likelihood is not finite")
+    except Exception as exc:  # noqa: BLE001 - one bad cell must not sink the grid
+        record.update({c: np.nan for c in ("log_likelihood", "bic", "aic", "icl")})
+        record.update({"n_parameters": None, "converged": False,
+                       "n_iter": getattr(gm, "n_iter_", 0),
+                       "error": f"{type(exc).__name__}: {exc}"})
+        return record, None
+    record.update(scores)
+    record.update({"converged": bool(gm.converged_), "n_iter": int(gm.n_iter_),
+                   "error": None})
+    return record, gm
+
+
+def _remote_cell(
+    cell: tuple[str, int], X: np.ndarray, sample_weight: Any, w: np.ndarray,
+    params: dict[str, Any], tree: Any, data_var: float,
+) -> tuple[dict[str, Any], GaussianMixture | None]:
+    """A cell as a task on a worker: BLAS on one thread, warnings kept local."""
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", CollapseWarning)
+        return _fit_cell(cell, X, sample_weight, w, params, tree, data_var)
+
+
+def _distributed_client(X: Any) -> Any:
+    """The active ``distributed`` client when ``X`` is a Dask collection, else None."""
+    from .execution.sources import is_dask_collection
+
+    if not is_dask_collection(X):
+        return None
+    try:
+        from distributed import get_client
+    except ImportError:  # plain dask: cells run here, on the computed rows
+        return None
+    try:
+        return get_client()
+    except ValueError:  # no client started
+        return None
+
+
+def _fit_cells_on_cluster(
+    client: Any, cells: list[tuple[str, int]], X: np.ndarray, sample_weight: Any,
+    w: np.ndarray, params: dict[str, Any], tree: Any, data_var: float,
+) -> list[tuple[dict[str, Any], GaussianMixture | None]]:
+    """Every cell as a concurrent task on the cluster; the rows are sent once."""
+    X_f, w_f, sw_f = client.scatter([X, w, sample_weight], broadcast=True)
+    futures = [
+        client.submit(_remote_cell, cell, X_f, sw_f, w_f, params, tree, data_var,
+                      key=f"gaussmix-select-{code}-{k}-{id(cells)}", pure=False)
+        for cell in cells
+        for code, k in [cell]
+    ]
+    return client.gather(futures)  # type: ignore[no-any-return]
+
+
 def select(
     X: Any,
     n_components: int | Iterable[int] = range(1, 10),
@@ -189,9 +268,15 @@ def select(
     fitted (singular or degenerate covariance, too few distinct rows) gets no
     score and its reason in the table; it never aborts the selection.
 
+    When ``X`` is a Dask array or DataFrame and a ``distributed`` client is
+    active, the rows are computed and sent to the workers once, and every
+    cell runs as its own task there, concurrently; the table is the same as
+    in memory. (The cells of a grid need the rows in memory, so this is for
+    many cells on moderate data; a single huge fit streams its blocks instead.)
+
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features), or a Dask collection
     n_components : int or iterable of int, default=range(1, 10)
     covariance_types : "all", str or iterable of str, default="all"
         mclust codes (``"EII"`` ... ``"VVV"``) or scikit-learn aliases;
@@ -232,6 +317,7 @@ def select(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    client = _distributed_client(X)
     for fixed in ("n_components", "covariance_type"):
         if fixed in gmm_params:
             raise ValueError(f"{fixed} is set by the grid; do not pass it in gmm_params")
@@ -245,6 +331,9 @@ def select(
               "n_jobs": 1, **gmm_params}
     proto = GaussianMixture(**params)
     proto._validate_params()
+    if client is not None:
+        X = X.compute() if hasattr(X, "compute") else X  # cells need the rows in memory
+        X = X.to_numpy() if hasattr(X, "to_numpy") else X
     X = check_X(proto, X, reset=True, min_samples=2)
     w = check_sample_weight(sample_weight, X)
     data_var = float(np.mean(np.var(X, axis=0)))
@@ -255,38 +344,6 @@ def select(
 
         tree = hc_tree(X, random_state=check_random_state(params.get("random_state")))
 
-    def fit_cell(cell: tuple[str, int]) -> tuple[dict[str, Any], GaussianMixture | None]:
-        code, k = cell
-        gm = GaussianMixture(n_components=k, covariance_type=code, **params)
-        gm._hc_tree = tree
-        record: dict[str, Any] = {"covariance_type": code, "n_components": k}
-        try:
-            if k > X.shape[0]:
-                raise ValueError(f"{k} components for {X.shape[0]} rows")
-            gm.fit(X, sample_weight=sample_weight)
-            kept = gm.means_.shape[0]
-            if kept != k:
-                raise FloatingPointError(
-                    f"collapsed: {k - kept} of {k} components were dropped (see the "
-                    "fit's fit_history_); this model cannot hold that many components here"
-                )
-            reason = _degenerate(gm, data_var)
-            if reason is not None:
-                raise FloatingPointError(reason)
-            scores = _scores(gm, X, w)
-            if not np.isfinite(scores["log_likelihood"]):
-                raise FloatingPointError("log-likelihood is not finite")
-        except Exception as exc:  # noqa: BLE001 - one bad cell must not sink the grid
-            record.update({c: np.nan for c in ("log_likelihood", "bic", "aic", "icl")})
-            record.update({"n_parameters": None, "converged": False,
-                           "n_iter": getattr(gm, "n_iter_", 0),
-                           "error": f"{type(exc).__name__}: {exc}"})
-            return record, None
-        record.update(scores)
-        record.update({"converged": bool(gm.converged_), "n_iter": int(gm.n_iter_),
-                       "error": None})
-        return record, gm
-
     cells = [(code, k) for code in models for k in ks]
     # Cells are many small-matrix fits: one BLAS thread avoids oversubscription
     # (each fit spreads its row chunks over ``n_jobs`` threads itself).
@@ -295,7 +352,11 @@ def select(
         # repairs in each fit's fit_history_, dropped components as the cell's error.
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", CollapseWarning)
-        results = [fit_cell(c) for c in cells]
+        if client is None:
+            results = [_fit_cell(c, X, sample_weight, w, params, tree, data_var) for c in cells]
+        else:
+            results = _fit_cells_on_cluster(client, cells, X, sample_weight, w, params, tree,
+                                            data_var)
 
     table = [r for r, _ in results]
     best: GaussianMixture | None = None
