@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from gaussmix import load_faithful, load_iris, make_elongated
+
 # CI runs a fixed, reproducible set of examples (derandomised); local runs
 # explore new ones each time.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-from gaussmix import load_faithful, load_iris, make_elongated
 
 
 @pytest.fixture(scope="session")
