@@ -7,21 +7,17 @@ from collections.abc import Callable
 import numpy as np
 
 from .covariance import CovarianceModel
-from .execution import iter_slices, map_blocks, map_blocks_sum, weighted_mean_variance
+from .execution import (
+    RowSlices,
+    iter_slices,
+    map_blocks,
+    map_blocks_sum,
+    weighted_mean_variance,
+)
 from .kmeans import kmeans_plusplus, lloyd, nearest_center
 from .stats import SuffStats, compute_stats, stats_from_labels
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
-
-
-class _Rows:
-    """Stands in for an array in :func:`map_blocks`: indexing gives the slice itself."""
-
-    def __init__(self, n: int) -> None:
-        self.shape = (n,)
-
-    def __getitem__(self, sl: slice) -> slice:
-        return sl
 
 
 def stats_from_partition(
@@ -34,7 +30,7 @@ def stats_from_partition(
         Xc = np.asarray(X[sl], dtype=np.float64) - shift
         return stats_from_labels(Xc, wb, labels[sl], n_components, kind)
 
-    return map_blocks_sum(_Rows(X.shape[0]), w, chunk_size, block)
+    return map_blocks_sum(RowSlices(X.shape[0]), w, chunk_size, block)
 
 
 def stats_from_resp(

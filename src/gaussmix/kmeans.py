@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .estep import argmax_kn
-from .execution import map_blocks, map_blocks_sum
+from .execution import RowSlices, map_blocks, map_blocks_sum
 from .stats import SuffStats, stats_from_labels
 
 
@@ -185,16 +185,28 @@ def kmeans_plusplus(
     first = rng.choice(n, p=p)
     centers[0] = np.asarray(X[first], dtype=np.float64) - shift
 
-    def block_sqdist(Xb: np.ndarray, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
-        Xc = np.asarray(Xb, dtype=np.float64) - shift
+    def sqdist(sl: slice, c: np.ndarray) -> np.ndarray:
+        Xc = np.asarray(X[sl], dtype=np.float64) - shift
         out = np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1)
         return np.maximum(out, 0.0, out=out)
 
-    def sqdist_to(c: np.ndarray) -> np.ndarray:
-        return np.concatenate(map_blocks(X, w, chunk_size, partial(block_sqdist, c=c)))
+    # Only D(x)² is kept per row; candidates are scored chunk by chunk, so no
+    # (n, n_local_trials) array is formed.
+    rows = RowSlices(n)
+    closest = np.empty(n)
 
-    closest = sqdist_to(centers[:1])[:, 0]
-    pot = float(w @ closest)
+    def first_pass(sl: slice, wb: np.ndarray) -> float:
+        closest[sl] = sqdist(sl, centers[:1])[:, 0]
+        return float(wb @ closest[sl])
+
+    def candidate_pots(sl: slice, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return wb @ np.minimum(sqdist(sl, c), closest[sl, None])
+
+    def take(sl: slice, wb: np.ndarray, c: np.ndarray) -> float:
+        np.minimum(closest[sl], sqdist(sl, c)[:, 0], out=closest[sl])
+        return float(wb @ closest[sl])
+
+    pot: float = map_blocks_sum(rows, w, chunk_size, first_pass)
     for c in range(1, n_clusters):
         if pot <= 0:  # fewer distinct points than clusters: any point will do
             cand = rng.choice(n, size=n_local_trials)
@@ -203,9 +215,8 @@ def kmeans_plusplus(
             cand = np.searchsorted(cum, rng.uniform(size=n_local_trials) * cum[-1])
             np.clip(cand, None, n - 1, out=cand)
         cand_c = np.asarray(X[cand], dtype=np.float64) - shift
-        dist = np.minimum(closest[:, None], sqdist_to(cand_c))
-        pots = w @ dist
+        pots = map_blocks_sum(rows, w, chunk_size, partial(candidate_pots, c=cand_c))
         best = int(np.argmin(pots))
-        pot, closest = float(pots[best]), dist[:, best]
+        pot = map_blocks_sum(rows, w, chunk_size, partial(take, c=cand_c[best : best + 1]))
         centers[c] = cand_c[best]
     return centers + shift

@@ -7,6 +7,7 @@ tree-reduces. The fit engine only ever calls :func:`map_blocks_sum`.
 """
 
 from .chunks import (
+    RowSlices,
     default_chunk_size,
     iter_slices,
     map_blocks,
@@ -28,6 +29,7 @@ from .sources import (
 )
 
 __all__ = [
+    "RowSlices",
     "ArraySource",
     "BlockSource",
     "CSVSource",

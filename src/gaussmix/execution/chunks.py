@@ -101,6 +101,20 @@ def thread_pool(n: int) -> ThreadPoolExecutor:
     return _pool(n)
 
 
+class RowSlices:
+    """Stands in for an array in :func:`map_blocks`: indexing gives the slice itself.
+
+    Lets a block function reach several row-aligned arrays (data, labels,
+    per-row state) through one slice.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.shape = (n,)
+
+    def __getitem__(self, sl: slice) -> slice:
+        return sl
+
+
 def iter_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
     """Consecutive row slices of at most ``chunk_size`` rows."""
     for start in range(0, n_rows, chunk_size):
