@@ -11,28 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tracemalloc
-import warnings
 from pathlib import Path
 
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGMM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_speed import peak_mib  # noqa: E402
 from workloads import make_workload  # noqa: E402
 
 from gaussmix import GaussianMixture  # noqa: E402
-
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
-
-
-def peak_mib(fit) -> float:
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    fit()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
 
 
 def main(argv=None) -> int:
