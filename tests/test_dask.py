@@ -18,23 +18,12 @@ import pytest
 from gaussmix import GaussianMixture, KMeans
 from gaussmix.covariance import MODELS
 
+from ._paths import RTOL, assert_same_fit, blobs, start_params
+
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 dd = pytest.importorskip("dask.dataframe")
 
-RTOL = 1e-10
-
-
-def blobs(n: int = 600, d: int = 3, k: int = 3, seed: int = 0) -> np.ndarray:
-    """Rotated anisotropic blobs (axis scales 0.5-2), overlapping enough for EM to work."""
-    rng = np.random.default_rng(seed)
-    sizes = rng.multinomial(n - 5 * k, np.arange(1, k + 1) / np.arange(1, k + 1).sum()) + 5
-    parts = []
-    for m in sizes:
-        Q = np.linalg.qr(rng.normal(size=(d, d)))[0]
-        A = Q * rng.uniform(0.5, 2.0, size=d)
-        parts.append(rng.normal(size=(m, d)) @ A.T + rng.normal(scale=2.5, size=d))
-    return np.vstack(parts)[rng.permutation(n)]
 
 
 @pytest.fixture(scope="module")
@@ -52,23 +41,6 @@ def client():
 @pytest.fixture(scope="module")
 def X():
     return blobs()
-
-
-def start_params(X: np.ndarray, k: int, code: str) -> dict[str, np.ndarray]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g = GaussianMixture(k, covariance_type=code, max_iter=1, random_state=1,
-                            init_params="random_from_data").fit(X)
-    return {"weights_init": g.weights_, "means_init": g.means_,
-            "precisions_init": g.precisions_}
-
-
-def assert_same_fit(got, ref, rtol=RTOL):
-    assert got.n_iter_ == ref.n_iter_
-    for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
-        a, b = getattr(got, attr), getattr(ref, attr)
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.max(np.abs(b)), err_msg=attr)
-    assert got.lower_bound_ == pytest.approx(ref.lower_bound_, rel=rtol)
 
 
 @pytest.mark.parametrize("assignment", ["soft", "hard"])
