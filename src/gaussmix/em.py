@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .covariance import CovarianceModel
-from .estep import ESTEPS, GMMParams, log_resp
+from .estep import ESTEPS, GMMParams, rows_log_density
 from .execution import map_blocks_sum
+from .kmeans import nearest_center
 from .mstep import mstep
 from .stats import SuffStats
 
@@ -172,12 +173,9 @@ def lowest_rows(
     def block(Xb: np.ndarray, wb: np.ndarray) -> _Worst:
         Xf = np.asarray(Xb, dtype=np.float64)
         if params is not None:
-            score = log_resp(Xf, params, model, shift)[0]
+            score = rows_log_density(Xf, params=params, model=model, shift=shift)
         else:
-            Xc = Xf - shift
-            d2 = (np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ cc.T
-                  + np.einsum("ij,ij->i", cc, cc))
-            score = -d2.min(axis=1)
+            score = -nearest_center(Xf - shift, cc)[1]
         score = np.where(np.isnan(score), -np.inf, score)  # unexplainable rows are the worst
         score[~(np.asarray(wb) > 0)] = np.inf
         keep = np.argsort(score, kind="stable")[:size]
