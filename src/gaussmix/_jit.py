@@ -1,0 +1,46 @@
+"""Compiled kernels: numba, imported on first use and cached on disk.
+
+A fused loop over a block of rows (distances, argmin, accumulation in one
+pass through cache) is what NumPy cannot express without temporaries. Kernels
+are written as plain Python over arrays and compiled by :func:`kernel` the
+first time they are called, so ``import gaussmix`` does not pay for importing
+numba. Compiled code is cached next to the module (or in numba's user cache
+when that is not writable), so a later process loads it in milliseconds.
+Kernels release the GIL: the thread pool of :mod:`gaussmix.execution` runs
+them on several row blocks at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_lock = threading.Lock()
+
+
+def kernel(fn: F) -> F:
+    """Compile ``fn`` with ``numba.njit(nogil=True, cache=True)`` on its first call.
+
+    ``error_model="numpy"`` gives IEEE results (inf/nan) instead of a Python
+    exception check on every division. The pure-Python function stays
+    available as ``.py_func`` (useful in tests on tiny inputs).
+    """
+    compiled: Any = None
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        nonlocal compiled
+        if compiled is None:
+            with _lock:  # one compilation even when pool threads race here
+                if compiled is None:
+                    import numba
+
+                    compiled = numba.njit(nogil=True, cache=True, error_model="numpy")(fn)
+        return compiled(*args)
+
+    call.py_func = fn  # type: ignore[attr-defined]
+    return call  # type: ignore[return-value]
