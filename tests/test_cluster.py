@@ -84,3 +84,60 @@ def test_to_gmm_is_the_equivalent_mixture():
     d2 = ((X[:, None, :] - km.cluster_centers_[None]) ** 2).sum(-1)
     logp = np.log(np.exp(-0.5 * d2 / var).sum(1) / 3) - 0.5 * d * np.log(2 * np.pi * var)
     assert g.score(X) == pytest.approx(logp.mean(), rel=1e-10)
+
+
+def _assign_reference(X, w, centers_c, shift):
+    """Nearest centres by brute force over (n, k) distances, in float64."""
+    Xc = np.asarray(X, dtype=np.float64) - shift
+    dist = ((Xc[:, None, :] - centers_c[None]) ** 2).sum(axis=2)
+    labels = dist.argmin(axis=1)
+    k = centers_c.shape[0]
+    counts = np.bincount(labels, weights=w, minlength=k)
+    sums = np.stack([(w[labels == j, None] * Xc[labels == j]).sum(axis=0) for j in range(k)])
+    d2 = dist[np.arange(len(X)), labels]
+    return labels, d2, counts, sums, float(w @ d2)
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 1000])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_assignment_kernel_matches_brute_force(n, dtype, order):
+    from gaussmix.kmeans import _assign
+
+    rng = np.random.default_rng(n)
+    X = np.asarray(rng.normal(size=(n, 5)) * [1, 2, 3, 4, 5] + 10, dtype=dtype, order=order)
+    w = rng.integers(0, 3, n).astype(float)  # zero weights included
+    shift = X.astype(np.float64).mean(axis=0)
+    centers_c = rng.normal(size=(4, 5)) * 3
+    stats, labels, d2 = _assign(X, w, centers_c, shift, rows=True)
+    ref_labels, ref_d2, ref_counts, ref_sums, ref_inertia = _assign_reference(X, w, centers_c, shift)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(d2, ref_d2, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(stats.nk, ref_counts, rtol=1e-12)
+    np.testing.assert_allclose(stats.sk, ref_sums, rtol=1e-10, atol=1e-9)
+    assert -stats.objective == pytest.approx(ref_inertia, rel=1e-10)
+    # without per-row outputs: the same statistics
+    again = _assign(X, w, centers_c, shift, rows=False)[0]
+    np.testing.assert_array_equal(again.sk, stats.sk)
+    assert again.objective == stats.objective
+
+
+def test_assignment_ties_go_to_the_first_centre():
+    from gaussmix.kmeans import nearest_center
+
+    X = np.array([[0.0, 0.0], [2.0, 0.0]])
+    centers = np.array([[1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])  # equidistant from both rows
+    labels, d2 = nearest_center(X, centers)
+    np.testing.assert_array_equal(labels, [0, 0])
+    np.testing.assert_allclose(d2, [2.0, 2.0])
+
+
+def test_empty_cluster_relocation_matches_sklearn():
+    """A duplicated seed leaves a cluster empty; both move it to the farthest row."""
+    X = blobs(400, 3, 4, seed=2)
+    c0 = np.vstack([X[:3], X[2:3]])  # seeds 2 and 3 coincide: cluster 3 starts empty
+    ref = SkKMeans(4, init=c0, n_init=1, algorithm="lloyd").fit(X)
+    got = KMeans(4, init=c0).fit(X)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-10)
+    assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-10)

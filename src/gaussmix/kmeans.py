@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .estep import argmax_kn
+from ._jit import kernel
 from .execution import RowSlices, map_blocks, map_blocks_sum
-from .stats import SuffStats, stats_from_labels
+from .stats import SuffStats
 
 
 class KMeansResult(NamedTuple):
@@ -25,28 +25,103 @@ class KMeansResult(NamedTuple):
     n_iter: int
 
 
+# Rows per tile of the assignment kernel: its (tile, d) and (tile, k) buffers
+# stay in L1/L2 cache while one GEMM gives all the tile's dot products.
+_TILE = 256
+
+
+@kernel
+def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2):  # type: ignore[no-untyped-def]
+    """Nearest centre of each row; weighted counts and sums per centre; inertia.
+
+    One pass per tile of rows: shift (and widen float32) into a float64
+    buffer, one GEMM against the centres, then argmin, distances and the
+    accumulation row by row. ``labels``/``d2`` are written when they have a
+    row each (pass empty arrays to skip them). Ties go to the first centre.
+    """
+    n, d = X.shape
+    k = centers_c.shape[0]
+    ct = np.ascontiguousarray(centers_c.T)
+    csq = np.zeros(k)
+    for c in range(k):
+        for j in range(d):
+            csq[c] += centers_c[c, j] * centers_c[c, j]
+    keep = labels.shape[0] > 0
+    buf = np.empty((_TILE, d))
+    dots = np.empty((_TILE, k))
+    inertia = 0.0
+    for start in range(0, n, _TILE):
+        m = min(_TILE, n - start)
+        if m < _TILE:
+            buf = np.empty((m, d))
+            dots = np.empty((m, k))
+        for i in range(m):
+            for j in range(d):
+                buf[i, j] = X[start + i, j] - shift[j]
+        np.dot(buf, ct, dots)
+        for i in range(m):
+            # ||x||² is the same for every centre: the argmin needs ||c||² - 2 x·c.
+            best = np.inf
+            lab = 0
+            for c in range(k):
+                v = csq[c] - 2.0 * dots[i, c]
+                if v < best:
+                    best = v
+                    lab = c
+            xx = 0.0
+            for j in range(d):
+                xx += buf[i, j] * buf[i, j]
+            dist = max(xx + best, 0.0)
+            wi = w[start + i]
+            counts[lab] += wi
+            for j in range(d):
+                sums[lab, j] += wi * buf[i, j]
+            inertia += wi * dist
+            if keep:
+                labels[start + i] = lab
+                d2[start + i] = dist
+    return inertia
+
+
+_NO_LABELS = np.empty(0, dtype=np.intp)
+_NO_D2 = np.empty(0)
+
+
+def _assign(
+    X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, shift: np.ndarray, rows: bool
+) -> tuple[SuffStats, np.ndarray, np.ndarray]:
+    """Run :func:`_assign_kernel` on a block; statistics (objective: -inertia), labels, d2."""
+    X = np.asarray(X)
+    if X.dtype != np.float32:
+        X = X.astype(np.float64, copy=False)
+    X = np.ascontiguousarray(X)  # compiled for C order; a Fortran block is copied once
+    k, d = centers_c.shape
+    n = X.shape[0]
+    sums, counts = np.zeros((k, d)), np.zeros(k)
+    labels = np.empty(n, dtype=np.intp) if rows else _NO_LABELS
+    d2 = np.empty(n) if rows else _NO_D2
+    inertia = _assign_kernel(X, np.ascontiguousarray(w, dtype=np.float64),
+                             np.ascontiguousarray(centers_c, dtype=np.float64),
+                             np.ascontiguousarray(shift, dtype=np.float64),
+                             sums, counts, labels, d2)
+    return SuffStats(counts, sums, np.zeros(()), -float(inertia)), labels, d2
+
+
 def nearest_center(Xc: np.ndarray, centers_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label of the nearest centre and the squared distance to it, per row.
 
     Both arguments are shifted float64 arrays.
     """
-    # ||x||² is constant per row, so the argmin needs only ||c||² - 2 x·c;
-    # component-major (k, n) so the search over centres streams whole rows.
-    neg = 2.0 * (centers_c @ Xc.T)
-    neg -= np.einsum("ij,ij->i", centers_c, centers_c)[:, None]
-    labels, best = argmax_kn(neg)
-    d2 = np.einsum("ij,ij->i", Xc, Xc) - best
-    return labels, np.maximum(d2, 0.0, out=d2)
+    _, labels, d2 = _assign(Xc, np.zeros(Xc.shape[0]), centers_c,
+                            np.zeros(centers_c.shape[1]), rows=True)
+    return labels, d2
 
 
 def lloyd_block(
     X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, shift: np.ndarray
 ) -> tuple[SuffStats, np.ndarray, np.ndarray]:
     """Assign a block to its nearest centres; statistics, labels, squared distances."""
-    Xc = np.asarray(X, dtype=np.float64) - shift
-    labels, d2 = nearest_center(Xc, centers_c)
-    stats = stats_from_labels(Xc, w, labels, centers_c.shape[0], "none", -float(w @ d2))
-    return stats, labels, d2
+    return _assign(X, w, centers_c, shift, rows=True)
 
 
 class _Farthest(NamedTuple):
@@ -76,23 +151,17 @@ def _farthest(size: int, d2: np.ndarray, rows: np.ndarray, labels: np.ndarray,
     return _Farthest(size, d2[keep], rows[keep], labels[keep], w[keep])
 
 
-class _LloydPart(NamedTuple):
-    stats: SuffStats
-    far: _Farthest
-
-    def __add__(self, other: object) -> _LloydPart:  # type: ignore[override]
-        if not isinstance(other, _LloydPart):
-            return NotImplemented
-        return _LloydPart(self.stats + other.stats, self.far + other.far)
+def _lloyd_stats(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
+                 shift: np.ndarray) -> SuffStats:
+    return _assign(X, w, centers_c, shift, rows=False)[0]
 
 
-def _lloyd_part(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
-                shift: np.ndarray) -> _LloydPart:
-    """Statistics of a block and its rows farthest from their centres (for relocation)."""
-    stats, labels, d2 = lloyd_block(X, w, centers_c, shift)
-    k = centers_c.shape[0]
+def _lloyd_far(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
+               shift: np.ndarray) -> _Farthest:
+    """A block's rows farthest from their centres (candidates for empty clusters)."""
+    _, labels, d2 = _assign(X, w, centers_c, shift, rows=True)
     Xc = np.asarray(X, dtype=np.float64) - shift
-    return _LloydPart(stats, _farthest(k, d2, Xc, labels, w))
+    return _farthest(centers_c.shape[0], d2, Xc, labels, w)
 
 
 def _relocate_empty(stats: SuffStats, far: _Farthest) -> SuffStats:
@@ -110,17 +179,30 @@ def _relocate_empty(stats: SuffStats, far: _Farthest) -> SuffStats:
     return SuffStats(nk, sk, stats.Sk, stats.objective)
 
 
+def _kernel_chunk(n_rows: int, chunk_size: int) -> int:
+    """Rows per call of the assignment kernel on an in-memory array.
+
+    The kernel's temporaries are per tile, so blocks can be larger than the
+    chunk that bounds (chunk, k, d) temporaries elsewhere: about 16 blocks
+    (enough to balance threads, few enough that Python overhead is nil),
+    independent of the number of threads so that sums come out the same.
+    """
+    return max(chunk_size, min(65536, -(-n_rows // 16)))
+
+
 def assign_labels(
     X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-centre label and squared distance of every row of an array."""
+    n = X.shape[0]
+    labels, d2 = np.empty(n, dtype=np.intp), np.empty(n)
     cc = centers - shift
 
-    def block(Xb: np.ndarray, _w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)
+    def block(sl: slice, _w: np.ndarray) -> None:
+        _, labels[sl], d2[sl] = _assign(X[sl], _w, cc, shift, rows=True)
 
-    parts = map_blocks(X, np.empty(X.shape[0]), chunk_size, block)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    map_blocks(RowSlices(n), np.zeros(n), _kernel_chunk(n, chunk_size), block)
+    return labels, d2
 
 
 def lloyd(
@@ -141,13 +223,17 @@ def lloyd(
     data); unchanged labels give unchanged centres, a shift of exactly 0.
     Like scikit-learn's ``lloyd``, a final assignment makes labels match
     centres; ``labels`` is ``None`` for a block source (no per-row state).
+    An empty cluster takes one of the rows farthest from their centres, found
+    by a second pass with the same centres (rare, so not tracked every pass).
     """
     centers_c = np.asarray(centers_init, dtype=np.float64) - shift
+    chunk = _kernel_chunk(X.shape[0], chunk_size) if isinstance(X, np.ndarray) else chunk_size
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        part = map_blocks_sum(X, w, chunk_size, partial(_lloyd_part, centers_c=centers_c,
-                                                        shift=shift))
-        stats = _relocate_empty(part.stats, part.far)
+        on = {"centers_c": centers_c, "shift": shift}
+        stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, **on))
+        if np.any(stats.nk == 0):
+            stats = _relocate_empty(stats, map_blocks_sum(X, w, chunk, partial(_lloyd_far, **on)))
         new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
         shift_tot = float(np.sum((new_c - centers_c) ** 2))
         centers_c = new_c
@@ -158,9 +244,8 @@ def lloyd(
         assert w is not None
         labels, d2 = assign_labels(X, centers, shift, chunk_size)
         return KMeansResult(centers, labels, float(w @ d2), n_iter)
-    part = map_blocks_sum(X, w, chunk_size, partial(_lloyd_part, centers_c=centers_c,
-                                                    shift=shift))
-    return KMeansResult(centers, None, -part.stats.objective, n_iter)
+    stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c, shift=shift))
+    return KMeansResult(centers, None, -stats.objective, n_iter)
 
 
 def kmeans_plusplus(
