@@ -141,3 +141,36 @@ def test_empty_cluster_relocation_matches_sklearn():
     np.testing.assert_array_equal(got.labels_, ref.labels_)
     np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-10)
     assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-10)
+
+
+def _plusplus_reference(X, w, k, rng, shift, trials):
+    """k-means++ with (n, trials) distance arrays and np.cumsum: the textbook form."""
+    Xc = X.astype(np.float64) - shift
+    centers = [Xc[rng.choice(len(X), p=w / w.sum())]]
+    closest = ((Xc - centers[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        cum = np.cumsum(w * closest)
+        cand = np.searchsorted(cum, rng.uniform(size=trials) * cum[-1])
+        cand = np.minimum(cand, len(X) - 1)
+        d = ((Xc[:, None, :] - Xc[cand][None]) ** 2).sum(axis=2)
+        pots = w @ np.minimum(d, closest[:, None])
+        best = cand[np.argmin(pots)]
+        centers.append(Xc[best])
+        closest = np.minimum(closest, d[:, np.argmin(pots)])
+    return np.array(centers) + shift
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunk", [7, 1000])
+def test_kmeans_plusplus_matches_the_textbook_form(dtype, chunk):
+    from gaussmix.kmeans import kmeans_plusplus
+
+    X = blobs(600, 3, 6, seed=4).astype(dtype)
+    w = np.random.default_rng(0).integers(0, 3, 600).astype(float)
+    shift = X.astype(np.float64).mean(axis=0)
+    got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), shift, chunk, n_local_trials=3)
+    ref = _plusplus_reference(X, w, 6, np.random.RandomState(5), shift, 3)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    # every centre is a row of the data, and never one of weight zero
+    d = ((X.astype(np.float64)[:, None] - got[None]) ** 2).sum(axis=2)
+    assert np.all(d.min(axis=0) < 1e-18) and np.all(w[d.argmin(axis=0)] > 0)

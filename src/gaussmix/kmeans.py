@@ -30,7 +30,7 @@ class KMeansResult(NamedTuple):
 _TILE = 256
 
 
-@kernel
+@kernel(reassociate=True)
 def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2):  # type: ignore[no-untyped-def]
     """Nearest centre of each row; weighted counts and sums per centre; inertia.
 
@@ -52,13 +52,11 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2):  # type: i
     inertia = 0.0
     for start in range(0, n, _TILE):
         m = min(_TILE, n - start)
-        if m < _TILE:
-            buf = np.empty((m, d))
-            dots = np.empty((m, k))
         for i in range(m):
             for j in range(d):
                 buf[i, j] = X[start + i, j] - shift[j]
-        np.dot(buf, ct, dots)
+        # (a leading slice keeps C order: one buffer serves the short last tile)
+        np.dot(buf[:m], ct, dots[:m])
         for i in range(m):
             # ||x||² is the same for every centre: the argmin needs ||c||² - 2 x·c.
             best = np.inf
@@ -248,6 +246,76 @@ def lloyd(
     return KMeansResult(centers, None, -stats.objective, n_iter)
 
 
+@kernel(reassociate=True)
+def _pp_closest(X, w, shift, center, closest, first):  # type: ignore[no-untyped-def]
+    """k-means++: lower each row's ``D(x)²`` to its distance to ``center``; ``Σ w D(x)²``."""
+    n, d = X.shape
+    pot = 0.0
+    for i in range(n):
+        dist = 0.0
+        for j in range(d):
+            t = X[i, j] - shift[j] - center[j]
+            dist += t * t
+        if first or dist < closest[i]:
+            closest[i] = dist
+        pot += w[i] * closest[i]
+    return pot
+
+
+@kernel(reassociate=True)
+def _pp_scores(X, w, shift, cand, closest, pots):  # type: ignore[no-untyped-def]
+    """k-means++: add ``Σ w min(D(x)², ||x - c||²)`` of each candidate ``c`` to ``pots``."""
+    n, d = X.shape
+    t = cand.shape[0]
+    ct = np.ascontiguousarray(cand.T)
+    csq = np.zeros(t)
+    for c in range(t):
+        for j in range(d):
+            csq[c] += cand[c, j] * cand[c, j]
+    buf = np.empty((_TILE, d))
+    dots = np.empty((_TILE, t))
+    for start in range(0, n, _TILE):
+        m = min(_TILE, n - start)
+        for i in range(m):
+            for j in range(d):
+                buf[i, j] = X[start + i, j] - shift[j]
+        np.dot(buf[:m], ct, dots[:m])
+        for i in range(m):
+            xx = 0.0
+            for j in range(d):
+                xx += buf[i, j] * buf[i, j]
+            wi = w[start + i]
+            di = closest[start + i]
+            for c in range(t):
+                dist = max(xx - 2.0 * dots[i, c] + csq[c], 0.0)
+                pots[c] += wi * min(dist, di)
+
+
+@kernel
+def _pp_draw(w, closest, u):  # type: ignore[no-untyped-def]
+    """Rows drawn with probability ``w D(x)² / Σ w D(x)²``, one per (sorted) uniform.
+
+    The row where the running sum first reaches ``u · total``: the same
+    sequential float64 sums as ``np.cumsum`` then ``searchsorted``, without
+    an n-row temporary.
+    """
+    n = w.shape[0]
+    total = 0.0
+    for i in range(n):
+        total += w[i] * closest[i]
+    out = np.full(u.shape[0], n - 1, dtype=np.intp)
+    run = 0.0
+    t = 0
+    for i in range(n):
+        run += w[i] * closest[i]
+        while t < u.shape[0] and run >= u[t] * total:
+            out[t] = i
+            t += 1
+        if t == u.shape[0]:
+            break
+    return out
+
+
 def kmeans_plusplus(
     X: np.ndarray,
     w: np.ndarray,
@@ -261,6 +329,7 @@ def kmeans_plusplus(
 
     Each new centre is the best of ``2 + log(k)`` candidates drawn with
     probability proportional to ``w · D(x)²``. Returns centres in data units.
+    Only ``D(x)²`` is kept per row; candidates are scored block by block.
     """
     n, d = X.shape
     if n_local_trials is None:
@@ -269,39 +338,34 @@ def kmeans_plusplus(
     p = w / w.sum()
     first = rng.choice(n, p=p)
     centers[0] = np.asarray(X[first], dtype=np.float64) - shift
-
-    def sqdist(sl: slice, c: np.ndarray) -> np.ndarray:
-        Xc = np.asarray(X[sl], dtype=np.float64) - shift
-        out = np.einsum("ij,ij->i", Xc, Xc)[:, None] - 2.0 * Xc @ c.T + np.sum(c * c, axis=1)
-        return np.maximum(out, 0.0, out=out)
-
-    # Only D(x)² is kept per row; candidates are scored chunk by chunk, so no
-    # (n, n_local_trials) array is formed.
     rows = RowSlices(n)
+    chunk = _kernel_chunk(n, chunk_size)
     closest = np.empty(n)
 
-    def first_pass(sl: slice, wb: np.ndarray) -> float:
-        closest[sl] = sqdist(sl, centers[:1])[:, 0]
-        return float(wb @ closest[sl])
+    def block(sl: slice) -> np.ndarray:
+        Xb = np.asarray(X[sl])
+        return np.ascontiguousarray(Xb if Xb.dtype == np.float32 else Xb.astype(np.float64))
 
-    def candidate_pots(sl: slice, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return wb @ np.minimum(sqdist(sl, c), closest[sl, None])
+    def lower(sl: slice, wb: np.ndarray, c: np.ndarray, first: bool) -> float:
+        return float(_pp_closest(block(sl), wb, shift, c, closest[sl], first))
 
-    def take(sl: slice, wb: np.ndarray, c: np.ndarray) -> float:
-        np.minimum(closest[sl], sqdist(sl, c)[:, 0], out=closest[sl])
-        return float(wb @ closest[sl])
+    def scores(sl: slice, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
+        pots = np.zeros(c.shape[0])
+        _pp_scores(block(sl), wb, shift, c, closest[sl], pots)
+        return pots
 
-    pot: float = map_blocks_sum(rows, w, chunk_size, first_pass)
+    pot: float = map_blocks_sum(rows, w, chunk, partial(lower, c=centers[0], first=True))
     for c in range(1, n_clusters):
         if pot <= 0:  # fewer distinct points than clusters: any point will do
             cand = rng.choice(n, size=n_local_trials)
         else:
-            cum = np.cumsum(w * closest)
-            cand = np.searchsorted(cum, rng.uniform(size=n_local_trials) * cum[-1])
-            np.clip(cand, None, n - 1, out=cand)
+            u = rng.uniform(size=n_local_trials)
+            order = np.argsort(u, kind="stable")
+            cand = np.empty(n_local_trials, dtype=np.intp)
+            cand[order] = _pp_draw(w, closest, u[order])
         cand_c = np.asarray(X[cand], dtype=np.float64) - shift
-        pots = map_blocks_sum(rows, w, chunk_size, partial(candidate_pots, c=cand_c))
+        pots = map_blocks_sum(rows, w, chunk, partial(scores, c=cand_c))
         best = int(np.argmin(pots))
-        pot = map_blocks_sum(rows, w, chunk_size, partial(take, c=cand_c[best : best + 1]))
         centers[c] = cand_c[best]
+        pot = map_blocks_sum(rows, w, chunk, partial(lower, c=centers[c], first=False))
     return centers + shift
