@@ -110,7 +110,8 @@ def test_assignment_kernel_matches_brute_force(n, dtype, order):
     shift = X.astype(np.float64).mean(axis=0)
     centers_c = rng.normal(size=(4, 5)) * 3
     stats, labels, d2 = _assign(X, w, centers_c, shift, rows=True)
-    ref_labels, ref_d2, ref_counts, ref_sums, ref_inertia = _assign_reference(X, w, centers_c, shift)
+    ref = _assign_reference(X, w, centers_c, shift)
+    ref_labels, ref_d2, ref_counts, ref_sums, ref_inertia = ref
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(d2, ref_d2, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(stats.nk, ref_counts, rtol=1e-12)
@@ -145,13 +146,14 @@ def test_empty_cluster_relocation_matches_sklearn():
 
 def _plusplus_reference(X, w, k, rng, shift, trials):
     """k-means++ with (n, trials) distance arrays and np.cumsum: the textbook form."""
+    rng = np.random.RandomState(rng)
     Xc = X.astype(np.float64) - shift
-    centers = [Xc[rng.choice(len(X), p=w / w.sum())]]
+    cum = np.cumsum(w)
+    centers = [Xc[np.searchsorted(cum, rng.uniform() * cum[-1], side="right")]]
     closest = ((Xc - centers[0]) ** 2).sum(axis=1)
     for _ in range(1, k):
         cum = np.cumsum(w * closest)
-        cand = np.searchsorted(cum, rng.uniform(size=trials) * cum[-1])
-        cand = np.minimum(cand, len(X) - 1)
+        cand = np.searchsorted(cum, rng.uniform(size=trials) * cum[-1], side="right")
         d = ((Xc[:, None, :] - Xc[cand][None]) ** 2).sum(axis=2)
         pots = w @ np.minimum(d, closest[:, None])
         best = cand[np.argmin(pots)]
@@ -169,8 +171,22 @@ def test_kmeans_plusplus_matches_the_textbook_form(dtype, chunk):
     w = np.random.default_rng(0).integers(0, 3, 600).astype(float)
     shift = X.astype(np.float64).mean(axis=0)
     got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), shift, chunk, n_local_trials=3)
-    ref = _plusplus_reference(X, w, 6, np.random.RandomState(5), shift, 3)
+    ref = _plusplus_reference(X, w, 6, 5, shift, 3)
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     # every centre is a row of the data, and never one of weight zero
     d = ((X.astype(np.float64)[:, None] - got[None]) ** 2).sum(axis=2)
     assert np.all(d.min(axis=0) < 1e-18) and np.all(w[d.argmin(axis=0)] > 0)
+
+
+def test_kmeans_plusplus_draw_never_picks_zero_mass_rows():
+    from gaussmix.kmeans import _pp_draw
+
+    w = np.array([0.0, 1.0, 0.0, 2.0, 0.0])
+    closest = np.array([5.0, 1.0, 3.0, 0.5, 0.0])  # masses 0, 1, 0, 1, 0
+    got = _pp_draw(w, closest, np.array([0.0, 0.25, 0.5, 0.75, 1.0 - 1e-16]))
+    np.testing.assert_array_equal(got, [1, 1, 3, 3, 3])
+    # the same as cumsum + searchsorted(side="right")
+    u = np.sort(np.random.default_rng(0).uniform(size=50))
+    cum = np.cumsum(w * closest)
+    np.testing.assert_array_equal(_pp_draw(w, closest, u),
+                                  np.searchsorted(cum, u * cum[-1], side="right"))

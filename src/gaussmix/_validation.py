@@ -155,7 +155,12 @@ def check_distinct_rows(X: np.ndarray, w: np.ndarray, k: int, hint: str = "") ->
 
 
 def check_sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray:
-    """Float64 sample weights of shape (n_samples,): finite, non-negative, positive sum."""
+    """Float64 sample weights of shape (n_samples,): finite, non-negative, positive sum.
+
+    Without weights, a read-only broadcast of 1.0 (no memory per row).
+    """
+    if sample_weight is None:
+        return np.broadcast_to(np.float64(1.0), (X.shape[0],))
     if sample_weight is not None:
         sw = np.asarray(sample_weight)
         if sw.ndim == 1 and sw.shape[0] == X.shape[0] and np.issubdtype(sw.dtype, np.number):

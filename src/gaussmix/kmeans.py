@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._jit import kernel
-from .execution import RowSlices, map_blocks, map_blocks_sum
+from .execution import RowSlices, map_blocks_sum
 from .stats import SuffStats
 
 
@@ -37,7 +37,7 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2):  # type: i
     One pass per tile of rows: shift (and widen float32) into a float64
     buffer, one GEMM against the centres, then argmin, distances and the
     accumulation row by row. ``labels``/``d2`` are written when they have a
-    row each (pass empty arrays to skip them). Ties go to the first centre.
+    row each (an empty array skips either). Ties go to the first centre.
     """
     n, d = X.shape
     k = centers_c.shape[0]
@@ -46,7 +46,8 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2):  # type: i
     for c in range(k):
         for j in range(d):
             csq[c] += centers_c[c, j] * centers_c[c, j]
-    keep = labels.shape[0] > 0
+    keep_labels = labels.shape[0] > 0
+    keep_d2 = d2.shape[0] > 0
     buf = np.empty((_TILE, d))
     dots = np.empty((_TILE, k))
     inertia = 0.0
@@ -75,8 +76,9 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2):  # type: i
             for j in range(d):
                 sums[lab, j] += wi * buf[i, j]
             inertia += wi * dist
-            if keep:
+            if keep_labels:
                 labels[start + i] = lab
+            if keep_d2:
                 d2[start + i] = dist
     return inertia
 
@@ -189,18 +191,25 @@ def _kernel_chunk(n_rows: int, chunk_size: int) -> int:
 
 
 def assign_labels(
-    X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest-centre label and squared distance of every row of an array."""
+    X: np.ndarray, w: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
+) -> tuple[np.ndarray, float]:
+    """Nearest-centre label of every row of an array, and the weighted inertia.
+
+    Only the labels are kept per row (distances are summed block by block).
+    """
     n = X.shape[0]
-    labels, d2 = np.empty(n, dtype=np.intp), np.empty(n)
+    labels = np.empty(n, dtype=np.intp)
     cc = centers - shift
+    k, d = cc.shape
 
-    def block(sl: slice, _w: np.ndarray) -> None:
-        _, labels[sl], d2[sl] = _assign(X[sl], _w, cc, shift, rows=True)
+    def block(sl: slice, wb: np.ndarray) -> float:
+        Xb = np.asarray(X[sl])
+        Xb = np.ascontiguousarray(Xb if Xb.dtype == np.float32 else Xb.astype(np.float64))
+        return float(_assign_kernel(Xb, np.ascontiguousarray(wb, dtype=np.float64), cc, shift,
+                                    np.zeros((k, d)), np.zeros(k), labels[sl], _NO_D2))
 
-    map_blocks(RowSlices(n), np.zeros(n), _kernel_chunk(n, chunk_size), block)
-    return labels, d2
+    inertia = map_blocks_sum(RowSlices(n), w, _kernel_chunk(n, chunk_size), block)
+    return labels, inertia
 
 
 def lloyd(
@@ -240,8 +249,8 @@ def lloyd(
     centers = centers_c + shift
     if isinstance(X, np.ndarray):
         assert w is not None
-        labels, d2 = assign_labels(X, centers, shift, chunk_size)
-        return KMeansResult(centers, labels, float(w @ d2), n_iter)
+        labels, inertia = assign_labels(X, w, centers, shift, chunk_size)
+        return KMeansResult(centers, labels, inertia, n_iter)
     stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c, shift=shift))
     return KMeansResult(centers, None, -stats.objective, n_iter)
 
@@ -295,24 +304,29 @@ def _pp_scores(X, w, shift, cand, closest, pots):  # type: ignore[no-untyped-def
 def _pp_draw(w, closest, u):  # type: ignore[no-untyped-def]
     """Rows drawn with probability ``w D(x)² / Σ w D(x)²``, one per (sorted) uniform.
 
-    The row where the running sum first reaches ``u · total``: the same
-    sequential float64 sums as ``np.cumsum`` then ``searchsorted``, without
-    an n-row temporary.
+    The first row where the running sum exceeds ``u · total`` (as
+    ``np.cumsum`` then ``searchsorted(side="right")``: a row of zero weight
+    or zero distance is never drawn), without an n-row temporary.
     """
     n = w.shape[0]
     total = 0.0
     for i in range(n):
         total += w[i] * closest[i]
-    out = np.full(u.shape[0], n - 1, dtype=np.intp)
+    out = np.empty(u.shape[0], dtype=np.intp)
+    last = 0  # the last row with positive mass, for a target lost to round-off
     run = 0.0
     t = 0
     for i in range(n):
-        run += w[i] * closest[i]
-        while t < u.shape[0] and run >= u[t] * total:
+        mass = w[i] * closest[i]
+        if mass > 0:
+            last = i
+        run += mass
+        while t < u.shape[0] and run > u[t] * total:
             out[t] = i
             t += 1
         if t == u.shape[0]:
-            break
+            return out
+    out[t:] = last
     return out
 
 
@@ -335,8 +349,8 @@ def kmeans_plusplus(
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, d))
-    p = w / w.sum()
-    first = rng.choice(n, p=p)
+    # The first centre is drawn with probability w / Σ w (a scan, no n-row temporary).
+    first = _pp_draw(w, np.broadcast_to(1.0, (n,)), rng.uniform(size=1))[0]
     centers[0] = np.asarray(X[first], dtype=np.float64) - shift
     rows = RowSlices(n)
     chunk = _kernel_chunk(n, chunk_size)
