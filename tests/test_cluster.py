@@ -190,3 +190,15 @@ def test_kmeans_plusplus_draw_never_picks_zero_mass_rows():
     cum = np.cumsum(w * closest)
     np.testing.assert_array_equal(_pp_draw(w, closest, u),
                                   np.searchsorted(cum, u * cum[-1], side="right"))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 100])
+def test_first_kmeans_plusplus_draw_follows_the_weights(chunk):
+    from gaussmix.kmeans import _draw_by_weight
+
+    w = np.array([0.0, 1.0, 0.0, 2.0, 1.0, 0.0, 0.0])
+    cum = np.cumsum(w)
+    for u in np.linspace(0.0, 1.0 - 1e-12, 41):
+        got = _draw_by_weight(w, u, chunk)
+        assert got == np.searchsorted(cum, u * cum[-1], side="right")
+        assert w[got] > 0

@@ -349,6 +349,27 @@ def _pp_draw(w, closest, u):  # type: ignore[no-untyped-def]
     return out
 
 
+def _draw_by_weight(w: np.ndarray, u: float, chunk_size: int) -> int:
+    """The row where the running sum of ``w`` first exceeds ``u · Σ w``.
+
+    Block sums first, then a cumulative sum inside one block only: no n-row
+    temporary (``rng.choice(n, p=w / w.sum())`` would make two).
+    """
+    n = w.shape[0]
+    starts = np.arange(0, n, chunk_size)
+    sums = np.add.reduceat(w, starts) if n else np.zeros(0)
+    cum = np.cumsum(sums)
+    target = u * cum[-1]
+    b = min(int(np.searchsorted(cum, target, side="right")), len(starts) - 1)
+    before = cum[b - 1] if b else 0.0
+    inner = np.cumsum(w[starts[b] : starts[b] + chunk_size])
+    i = int(np.searchsorted(inner, target - before, side="right"))
+    positive = np.flatnonzero(inner > 0) if i >= inner.shape[0] else None
+    if positive is not None:  # round-off put the target past the block: its last weighted row
+        i = int(positive[-1]) if positive.size else 0
+    return int(starts[b]) + i
+
+
 def kmeans_plusplus(
     X: np.ndarray,
     w: np.ndarray,
@@ -368,8 +389,7 @@ def kmeans_plusplus(
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, d))
-    # The first centre is drawn with probability w / Σ w (a scan, no n-row temporary).
-    first = _pp_draw(w, np.broadcast_to(1.0, (n,)), rng.uniform(size=1))[0]
+    first = _draw_by_weight(w, float(rng.uniform()), chunk_size)
     centers[0] = np.asarray(X[first], dtype=np.float64) - shift
     rows = RowSlices(n)
     chunk = _kernel_chunk(n, chunk_size)
