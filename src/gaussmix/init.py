@@ -10,11 +10,10 @@ from .covariance import CovarianceModel
 from .execution import (
     RowSlices,
     iter_slices,
-    map_blocks,
     map_blocks_sum,
     weighted_mean_variance,
 )
-from .kmeans import kmeans_plusplus, lloyd, nearest_center
+from .kmeans import assign_labels, kmeans_plusplus, lloyd
 from .stats import SuffStats, compute_stats, stats_from_labels
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
@@ -52,12 +51,8 @@ def nearest_labels(
     X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> np.ndarray:
     """Index of the nearest centre for every row."""
-    cc = centers - shift
-
-    def block(Xb: np.ndarray, _w: np.ndarray) -> np.ndarray:
-        return nearest_center(np.asarray(Xb, dtype=np.float64) - shift, cc)[0]
-
-    return np.concatenate(map_blocks(X, np.empty(X.shape[0]), chunk_size, block))
+    unit = np.broadcast_to(1.0, (X.shape[0],))
+    return assign_labels(X, unit, centers, shift, chunk_size)[0]
 
 
 def initial_stats(
