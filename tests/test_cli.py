@@ -357,3 +357,17 @@ def test_progress_counts_runs_of_a_whole_grid() -> None:
     assert "selection: 0/3 EM runs done" in text
     assert "selection: 0/3 EM runs done: EM iteration 1" in text
     assert "selection: 3/3 EM runs done" in text and "4/3" not in text
+
+
+def test_warmup_compiles_the_kernels_then_loads_them(tmp_path: Path) -> None:
+    r = run_cli("warmup", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["float64", "float32"]
+    assert all("kernels ready in" in line for line in lines)
+    assert r.stderr == ""  # no progress lines from the tiny fits
+    # in this process the kernels are already compiled: a second warm-up is quick
+    from gaussmix import warmup
+
+    warmup()
+    assert max(warmup().values()) < 2.0

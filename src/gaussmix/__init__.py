@@ -10,6 +10,7 @@ from .io import ModelFileError, load, save
 from .minibatch import MiniBatchKMeans
 from .mixture import FitRecord, GaussianMixture
 from .selection import Selection, select
+from .warmup import warmup
 
 __version__ = "0.1.0"
 
@@ -38,4 +39,5 @@ __all__ = [
     "make_elongated",
     "save",
     "select",
+    "warmup",
 ]

@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compare", action="store_true", help="leave out k-means vs GMM")
     _add_common(p)
 
+    p = sub.add_parser("warmup", help="compile the numba kernels now (cached for later runs)")
+    _add_common(p)
+
     p = sub.add_parser("demo", help="the whole answer on built-in data")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--output-dir", default=None, metavar="DIR",
@@ -425,8 +428,17 @@ def _cmd_demo(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
+def _cmd_warmup(args: argparse.Namespace, progress: Progress) -> int:
+    from .warmup import warmup
+
+    progress.quiet = True  # the tiny fits' iterations are not news
+    for dtype, seconds in warmup().items():
+        print(f"{dtype}: kernels ready in {seconds:.2f} s")
+    return 0
+
+
 _COMMANDS = {"fit": _cmd_fit, "predict": _cmd_predict, "compare": _cmd_compare,
-             "report": _cmd_report, "demo": _cmd_demo}
+             "report": _cmd_report, "demo": _cmd_demo, "warmup": _cmd_warmup}
 
 
 def _one_line(exc: BaseException) -> str:
