@@ -58,3 +58,41 @@ def test_chunk_size_does_not_change_the_fit(code):
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-9)
     np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-10)
     assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 37, 1000])
+def test_symmetric_second_moments_match_gemm(dtype, n):
+    # The syrk path (Z Zᵀ with Z scaled by sqrt of the weights) against the
+    # plain weighted GEMM, with some zero weights and a zero row.
+    from gaussmix.stats import _second_full, _second_pooled
+
+    rng = np.random.default_rng(n)
+    k, d = 4, 6
+    Xc = rng.normal(size=(n, d)).astype(dtype)
+    Xc[0] = 0.0
+    w = rng.uniform(0.0, 2.0, n).astype(dtype)
+    w[n // 2] = 0.0
+    wr = (rng.dirichlet(np.ones(k), n).T * w).astype(dtype)
+    wr[1, : n // 3 + 1] = 0.0
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    full = _second_full(Xc, w, wr)
+    assert full.dtype == dtype
+    expected = np.stack([(Xc.T * wr[j]) @ Xc for j in range(k)])
+    np.testing.assert_allclose(full, expected, **tol)
+    np.testing.assert_array_equal(full, np.swapaxes(full, 1, 2))  # both triangles filled
+    pooled = _second_pooled(Xc, w, wr)
+    np.testing.assert_allclose(pooled, (Xc.T * w) @ Xc, **tol)
+    np.testing.assert_array_equal(pooled, pooled.T)
+
+
+def test_second_moments_with_negative_weights_fall_back_to_gemm():
+    from gaussmix.stats import _second_full, _second_pooled
+
+    rng = np.random.default_rng(0)
+    Xc = rng.normal(size=(20, 3))
+    w = rng.normal(size=20)
+    wr = rng.normal(size=(2, 20))
+    np.testing.assert_allclose(_second_full(Xc, w, wr),
+                               np.stack([(Xc.T * r) @ Xc for r in wr]), rtol=1e-12)
+    np.testing.assert_allclose(_second_pooled(Xc, w, wr), (Xc.T * w) @ Xc, rtol=1e-12)

@@ -60,16 +60,31 @@ class SuffStats(NamedTuple):
 # (component-major, so products stream over contiguous rows).
 
 
+def _sqrt_weights(wr: np.ndarray) -> np.ndarray | None:
+    """``sqrt(wr)``, or None when some weight is negative (then no symmetric product)."""
+    if wr.size and wr.min() < 0:
+        return None
+    return np.sqrt(wr)
+
+
 def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
     k, d = wr.shape[0], Xc.shape[1]
-    # A (d, n) @ (n, d) product per component, its (d, n) scaled copy built
-    # along contiguous rows and used while still in cache: measured faster
-    # than one GEMM over a (k*d, n) temporary (0.59 vs 0.74 ms per 3,276 x 16
-    # chunk, k = 10, float64).
+    # Per component, Σ r x xᵀ = Z Zᵀ with Z = Xcᵀ sqrt(r), a (d, n) copy scaled
+    # along contiguous rows and used while still in cache (measured faster
+    # than one GEMM over a (k*d, n) temporary). NumPy computes ``Z @ Z.T`` (one
+    # buffer, transposed) with a symmetric rank-n update (syrk) and fills the
+    # other triangle: half the flops of the GEMM ``(Xcᵀ r) @ Xc``.
     XcT = np.ascontiguousarray(Xc.T)
     out = np.empty((k, d, d), dtype=Xc.dtype)
+    sw = _sqrt_weights(wr)
+    if sw is None:
+        for j in range(k):
+            np.matmul(XcT * wr[j], Xc, out=out[j])
+        return out
+    Z = np.empty_like(XcT)
     for j in range(k):
-        np.matmul(XcT * wr[j], Xc, out=out[j])
+        np.multiply(XcT, sw[j], out=Z)
+        np.matmul(Z, Z.T, out=out[j])
     return out
 
 
@@ -78,7 +93,12 @@ def _second_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
 
 
 def _second_pooled(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
-    return (Xc * w[:, None]).T @ Xc
+    sw = _sqrt_weights(w)
+    if sw is None:
+        return (Xc * w[:, None]).T @ Xc
+    Z = np.ascontiguousarray(Xc.T)
+    Z *= sw
+    return Z @ Z.T  # syrk, as in _second_full
 
 
 def _second_pooled_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
