@@ -62,19 +62,24 @@ def test_chunk_size_does_not_change_the_fit(code):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [1, 2, 37, 1000])
-def test_symmetric_second_moments_match_gemm(dtype, n):
-    # The syrk path (Z Zᵀ with Z scaled by sqrt of the weights) against the
-    # plain weighted GEMM, with some zero weights and a zero row.
+@pytest.mark.parametrize("d", [6, 16])
+def test_symmetric_second_moments_match_gemm(dtype, n, d):
+    # The syrk path (Z Zᵀ with Z scaled by sqrt of the weights), and at d >= 12
+    # the one that skips rows below rounding, against the plain weighted GEMM:
+    # zero weights, a zero row, responsibilities that are exactly 0 or tiny.
     from gaussmix.stats import _second_full, _second_pooled
 
     rng = np.random.default_rng(n)
-    k, d = 4, 6
+    k = 4
     Xc = rng.normal(size=(n, d)).astype(dtype)
     Xc[0] = 0.0
     w = rng.uniform(0.0, 2.0, n).astype(dtype)
     w[n // 2] = 0.0
-    wr = (rng.dirichlet(np.ones(k), n).T * w).astype(dtype)
-    wr[1, : n // 3 + 1] = 0.0
+    r = rng.dirichlet(np.ones(k), n).T
+    r[1, : n // 3 + 1] = 0.0
+    r[2, rng.random(n) < 0.7] = 1e-30  # left out: far below rounding
+    r[3, rng.random(n) < 0.5] = 1e-12  # kept
+    wr = (r * w).astype(dtype)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     full = _second_full(Xc, w, wr)
     assert full.dtype == dtype
@@ -84,6 +89,54 @@ def test_symmetric_second_moments_match_gemm(dtype, n):
     pooled = _second_pooled(Xc, w, wr)
     np.testing.assert_allclose(pooled, (Xc.T * w) @ Xc, **tol)
     np.testing.assert_array_equal(pooled, pooled.T)
+
+
+def test_rows_that_count_bound_what_is_left_out():
+    from gaussmix.stats import _DROP_RTOL, _rows_that_count
+
+    rng = np.random.default_rng(0)
+    Xc = rng.normal(size=(500, 20)) * rng.uniform(0.1, 10.0, (500, 1))
+    wr = np.exp(rng.uniform(-800.0, 0.0, (5, 500)))
+    wr[4] = 0.0
+    keep = _rows_that_count(Xc, wr)
+    c = wr * (Xc * Xc).sum(1)
+    left_out = np.where(keep, 0.0, c).sum(1)
+    assert np.all(left_out <= _DROP_RTOL * c.sum(1))
+    assert 0 < keep[:4].sum() < keep[:4].size and not keep[4].any()
+    # A non-finite trace keeps every row.
+    wr[0, 0] = np.inf
+    assert _rows_that_count(Xc, wr)[0].all()
+
+
+def test_well_separated_high_dimensional_fit_matches_dense_statistics(monkeypatch):
+    # d = 16 and far-apart components: most responsibilities underflow, so the
+    # second moments take the path that skips them. The fit equals the one
+    # with every row in every product, and scikit-learn's.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture as SkGMM
+
+    from gaussmix import stats
+
+    X = blobs(600, 16, 4, seed=3) * 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        s = SkGMM(4, covariance_type="full", random_state=0, max_iter=1).fit(X)
+        init = dict(weights_init=s.weights_, means_init=s.means_, precisions_init=s.precisions_,
+                    covariance_type="full", tol=0.0, max_iter=10)
+        ref = SkGMM(4, **init).fit(X)
+        got = GaussianMixture(4, **init).fit(X)
+        chunked = GaussianMixture(4, chunk_size=37, **init).fit(X)
+        monkeypatch.setattr(stats, "_SPARSE_MIN_FEATURES", 10**9)
+        dense = GaussianMixture(4, **init).fit(X)
+    # One M-step differs by rounding (2e-15 of the largest entry); ten EM
+    # steps on these ill-conditioned components amplify that to about 1e-11.
+    scale = np.abs(dense.covariances_).max()
+    np.testing.assert_allclose(got.covariances_, dense.covariances_, atol=1e-10 * scale)
+    np.testing.assert_allclose(chunked.covariances_, got.covariances_, atol=1e-10 * scale)
+    assert got.score(X) == pytest.approx(dense.score(X), rel=1e-12)
+    assert got.score(X) == pytest.approx(ref.score(X), rel=1e-9)
 
 
 def test_second_moments_with_negative_weights_fall_back_to_gemm():

@@ -67,8 +67,42 @@ def _sqrt_weights(wr: np.ndarray) -> np.ndarray | None:
     return np.sqrt(wr)
 
 
+#: Rows whose summed contribution to a component's second moment is below this
+#: fraction of its trace are left out: float64 unit roundoff, so the result
+#: differs from the full sum by no more than rounding the trace once does.
+_DROP_RTOL = 2.0**-53
+
+#: Gather the rows that count when they are at most this fraction of the block.
+_SPARSE_FRACTION = 0.6
+
+#: Below this many features the mask costs more than the products it saves
+#: (1,000,000 x 8, k = 8, float32: 0.037 s with it, 0.029 s without).
+_SPARSE_MIN_FEATURES = 12
+
+
+def _rows_that_count(Xc: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    """Mask (k, n) of the rows that count in each component's second moment.
+
+    Row ``i`` counts for component ``j`` when ``wr[j, i] |x_i|²`` exceeds
+    ``_DROP_RTOL / n`` of ``tr_j = Σ_i wr[j, i] |x_i|²``, the trace of the
+    block's second moment; the rows left out add up to at most ``_DROP_RTOL
+    tr_j``, element by element, below the rounding of the sum itself. Well
+    separated components give each row non-negligible responsibility under
+    one or two components only, so most of the (k, n) products are skipped.
+    A non-finite trace keeps every row.
+    """
+    n = Xc.shape[0]
+    c = wr * np.einsum("ij,ij->i", Xc, Xc)
+    tr = c.sum(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        keep = c > (tr * (_DROP_RTOL / max(n, 1)))[:, None]
+    keep[~np.isfinite(tr)] = True
+    return keep
+
+
 def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
     k, d = wr.shape[0], Xc.shape[1]
+    n = Xc.shape[0]
     # Per component, Σ r x xᵀ = Z Zᵀ with Z = Xcᵀ sqrt(r), a (d, n) copy scaled
     # along contiguous rows and used while still in cache (measured faster
     # than one GEMM over a (k*d, n) temporary). NumPy computes ``Z @ Z.T`` (one
@@ -82,9 +116,25 @@ def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
             np.matmul(XcT * wr[j], Xc, out=out[j])
         return out
     Z = np.empty_like(XcT)
+    if d < _SPARSE_MIN_FEATURES:
+        for j in range(k):
+            np.multiply(XcT, sw[j], out=Z)
+            np.matmul(Z, Z.T, out=out[j])
+        return out
+    keep = _rows_that_count(Xc, wr)
+    counts = keep.sum(axis=1)
     for j in range(k):
-        np.multiply(XcT, sw[j], out=Z)
-        np.matmul(Z, Z.T, out=out[j])
+        m = int(counts[j])
+        if m == 0:
+            out[j] = 0.0
+        elif m > _SPARSE_FRACTION * n:
+            np.multiply(XcT, sw[j], out=Z)
+            np.matmul(Z, Z.T, out=out[j])
+        else:
+            idx = np.flatnonzero(keep[j])
+            Zj = np.take(XcT, idx, axis=1)
+            Zj *= sw[j, idx]
+            np.matmul(Zj, Zj.T, out=out[j])
     return out
 
 
