@@ -72,7 +72,7 @@ def _sqrt_weights(wr: np.ndarray) -> np.ndarray | None:
 #: differs from the full sum by no more than rounding the trace once does.
 _DROP_RTOL = 2.0**-53
 
-#: Gather the rows that count when they are at most this fraction of the block.
+#: Gather the rows that count when they are at most this fraction of the (k, n) products.
 _SPARSE_FRACTION = 0.6
 
 #: Below this many features the mask costs more than the products it saves
@@ -115,26 +115,23 @@ def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
         for j in range(k):
             np.matmul(XcT * wr[j], Xc, out=out[j])
         return out
+    if d >= _SPARSE_MIN_FEATURES:
+        comp, rows = np.nonzero(_rows_that_count(Xc, wr))  # grouped by component
+        if comp.size <= _SPARSE_FRACTION * k * n:
+            # One gather for all components: component j's rows that count
+            # are a run of columns of Zs (a strided view, still one syrk).
+            Zs = np.take(XcT, rows, axis=1)
+            Zs *= sw[comp, rows]
+            ends = np.cumsum(np.bincount(comp, minlength=k))
+            starts = ends - np.bincount(comp, minlength=k)
+            for j in range(k):
+                Zj = Zs[:, starts[j]:ends[j]]
+                np.matmul(Zj, Zj.T, out=out[j])
+            return out
     Z = np.empty_like(XcT)
-    if d < _SPARSE_MIN_FEATURES:
-        for j in range(k):
-            np.multiply(XcT, sw[j], out=Z)
-            np.matmul(Z, Z.T, out=out[j])
-        return out
-    keep = _rows_that_count(Xc, wr)
-    counts = keep.sum(axis=1)
     for j in range(k):
-        m = int(counts[j])
-        if m == 0:
-            out[j] = 0.0
-        elif m > _SPARSE_FRACTION * n:
-            np.multiply(XcT, sw[j], out=Z)
-            np.matmul(Z, Z.T, out=out[j])
-        else:
-            idx = np.flatnonzero(keep[j])
-            Zj = np.take(XcT, idx, axis=1)
-            Zj *= sw[j, idx]
-            np.matmul(Zj, Zj.T, out=out[j])
+        np.multiply(XcT, sw[j], out=Z)
+        np.matmul(Z, Z.T, out=out[j])
     return out
 
 
