@@ -64,8 +64,8 @@ def test_chunk_size_does_not_change_the_fit(code):
 @pytest.mark.parametrize("n", [1, 2, 37, 1000])
 @pytest.mark.parametrize("d", [6, 16])
 def test_symmetric_second_moments_match_gemm(dtype, n, d):
-    # The syrk path (Z Zᵀ with Z scaled by sqrt of the weights), and at d >= 12
-    # the one that skips rows below rounding, against the plain weighted GEMM:
+    # The syrk path (Zᵀ Z over the rows that count, scaled by sqrt of the
+    # weights) against the plain weighted GEMM:
     # zero weights, a zero row, responsibilities that are exactly 0 or tiny.
     from gaussmix.stats import _second_full, _second_pooled
 
@@ -91,21 +91,29 @@ def test_symmetric_second_moments_match_gemm(dtype, n, d):
     np.testing.assert_array_equal(pooled, pooled.T)
 
 
-def test_rows_that_count_bound_what_is_left_out():
-    from gaussmix.stats import _DROP_RTOL, _rows_that_count
+@pytest.mark.parametrize("compiled", [True, False])
+def test_rows_left_out_of_second_moments_are_below_rounding(compiled):
+    from gaussmix.stats import _DROP_RTOL, _gather_rows_that_count
 
+    gather = _gather_rows_that_count if compiled else _gather_rows_that_count.py_func
     rng = np.random.default_rng(0)
-    Xc = rng.normal(size=(500, 20)) * rng.uniform(0.1, 10.0, (500, 1))
-    wr = np.exp(rng.uniform(-800.0, 0.0, (5, 500)))
+    n, d, k = 300 if compiled else 60, 7, 5
+    Xc = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, (n, 1))
+    wr = np.exp(rng.uniform(-800.0, 0.0, (k, n)))
     wr[4] = 0.0
-    keep = _rows_that_count(Xc, wr)
+    Zs, ends = gather(Xc, wr, _DROP_RTOL)
+    # The naive rule: row i counts for j when its share of the trace is above rtol / n.
     c = wr * (Xc * Xc).sum(1)
-    left_out = np.where(keep, 0.0, c).sum(1)
-    assert np.all(left_out <= _DROP_RTOL * c.sum(1))
-    assert 0 < keep[:4].sum() < keep[:4].size and not keep[4].any()
+    keep = c > c.sum(1, keepdims=True) * (_DROP_RTOL / n)
+    np.testing.assert_array_equal(np.diff(ends, prepend=0), keep.sum(1))
+    assert 0 < keep[:4].sum() < keep[:4].size and ends[4] == ends[3]
+    assert np.all(np.where(keep, 0.0, c).sum(1) <= _DROP_RTOL * c.sum(1))
+    rows = np.concatenate([np.flatnonzero(kj) for kj in keep])
+    comp = np.repeat(np.arange(k), keep.sum(1))
+    np.testing.assert_allclose(Zs, Xc[rows] * np.sqrt(wr[comp, rows])[:, None], rtol=1e-15)
     # A non-finite trace keeps every row.
     wr[0, 0] = np.inf
-    assert _rows_that_count(Xc, wr)[0].all()
+    assert gather(Xc, wr, _DROP_RTOL)[1][0] == n
 
 
 def test_well_separated_high_dimensional_fit_matches_dense_statistics(monkeypatch):
@@ -128,7 +136,7 @@ def test_well_separated_high_dimensional_fit_matches_dense_statistics(monkeypatc
         ref = SkGMM(4, **init).fit(X)
         got = GaussianMixture(4, **init).fit(X)
         chunked = GaussianMixture(4, chunk_size=37, **init).fit(X)
-        monkeypatch.setattr(stats, "_SPARSE_MIN_FEATURES", 10**9)
+        monkeypatch.setattr(stats, "_DROP_RTOL", 0.0)  # every row with a nonzero term
         dense = GaussianMixture(4, **init).fit(X)
     # One M-step differs by rounding (2e-15 of the largest entry); ten EM
     # steps on these ill-conditioned components amplify that to about 1e-11.
