@@ -253,6 +253,27 @@ def test_log_density_matches_scipy(code: str) -> None:
     assert Xs.shape == (4000, d) and np.bincount(ys, minlength=k).sum() == 4000
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d", [1, 5, 31, 32, 47, 64, 70])
+def test_full_mahalanobis_in_triangle_blocks_matches_naive(d: int, dtype: type) -> None:
+    # From d = 32 the lower-triangular factors are multiplied in row blocks.
+    from gaussmix.covariance._layouts import _triangle_blocks
+
+    blocks = _triangle_blocks(d)
+    assert blocks[0][0] == 0 and blocks[-1][1] == d
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
+    rng = np.random.default_rng(d)
+    k, n = 3, 50
+    U = np.triu(rng.normal(size=(k, d, d))) + 3.0 * np.eye(d)
+    mu = rng.normal(size=(k, d))
+    X = rng.normal(size=(n, d))
+    ref = np.stack([(((X - mu[j]) @ U[j]) ** 2).sum(1) for j in range(k)])
+    got = get_model("full").layout.mahalanobis_kn(
+        X.astype(dtype), mu.astype(dtype), U.astype(dtype))
+    assert got.dtype == dtype and got.shape == (k, n)
+    np.testing.assert_allclose(got, ref, rtol=1e-12 if dtype == np.float64 else 2e-4)
+
+
 @pytest.mark.parametrize("code", CODES)
 def test_em_never_decreases_log_likelihood(code: str) -> None:
     X = _mixture_data(seed=3)

@@ -58,3 +58,102 @@ def test_chunk_size_does_not_change_the_fit(code):
     np.testing.assert_allclose(a.covariances_, b.covariances_, rtol=1e-9)
     np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-10)
     assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 37, 1000])
+@pytest.mark.parametrize("d", [6, 16])
+def test_symmetric_second_moments_match_gemm(dtype, n, d):
+    # The syrk path (Zᵀ Z over the rows that count, scaled by sqrt of the
+    # weights) against the plain weighted GEMM:
+    # zero weights, a zero row, responsibilities that are exactly 0 or tiny.
+    from gaussmix.stats import _second_full, _second_pooled
+
+    rng = np.random.default_rng(n)
+    k = 4
+    Xc = rng.normal(size=(n, d)).astype(dtype)
+    Xc[0] = 0.0
+    w = rng.uniform(0.0, 2.0, n).astype(dtype)
+    w[n // 2] = 0.0
+    r = rng.dirichlet(np.ones(k), n).T
+    r[1, : n // 3 + 1] = 0.0
+    r[2, rng.random(n) < 0.7] = 1e-30  # left out: far below rounding
+    r[3, rng.random(n) < 0.5] = 1e-12  # kept
+    wr = (r * w).astype(dtype)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    full = _second_full(Xc, w, wr)
+    assert full.dtype == dtype
+    expected = np.stack([(Xc.T * wr[j]) @ Xc for j in range(k)])
+    np.testing.assert_allclose(full, expected, **tol)
+    np.testing.assert_array_equal(full, np.swapaxes(full, 1, 2))  # both triangles filled
+    pooled = _second_pooled(Xc, w, wr)
+    np.testing.assert_allclose(pooled, (Xc.T * w) @ Xc, **tol)
+    np.testing.assert_array_equal(pooled, pooled.T)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_rows_left_out_of_second_moments_are_below_rounding(compiled):
+    from gaussmix.stats import _DROP_RTOL, _gather_rows_that_count
+
+    gather = _gather_rows_that_count if compiled else _gather_rows_that_count.py_func
+    rng = np.random.default_rng(0)
+    n, d, k = 300 if compiled else 60, 7, 5
+    Xc = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, (n, 1))
+    wr = np.exp(rng.uniform(-800.0, 0.0, (k, n)))
+    wr[4] = 0.0
+    Zs, ends = gather(Xc, wr, _DROP_RTOL)
+    # The naive rule: row i counts for j when its share of the trace is above rtol / n.
+    c = wr * (Xc * Xc).sum(1)
+    keep = c > c.sum(1, keepdims=True) * (_DROP_RTOL / n)
+    np.testing.assert_array_equal(np.diff(ends, prepend=0), keep.sum(1))
+    assert 0 < keep[:4].sum() < keep[:4].size and ends[4] == ends[3]
+    assert np.all(np.where(keep, 0.0, c).sum(1) <= _DROP_RTOL * c.sum(1))
+    rows = np.concatenate([np.flatnonzero(kj) for kj in keep])
+    comp = np.repeat(np.arange(k), keep.sum(1))
+    np.testing.assert_allclose(Zs, Xc[rows] * np.sqrt(wr[comp, rows])[:, None], rtol=1e-15)
+    # A non-finite trace keeps every row.
+    wr[0, 0] = np.inf
+    assert gather(Xc, wr, _DROP_RTOL)[1][0] == n
+
+
+def test_well_separated_high_dimensional_fit_matches_dense_statistics(monkeypatch):
+    # d = 16 and far-apart components: most responsibilities underflow, so the
+    # second moments take the path that skips them. The fit equals the one
+    # with every row in every product, and scikit-learn's.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture as SkGMM
+
+    from gaussmix import stats
+
+    X = blobs(600, 16, 4, seed=3) * 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        s = SkGMM(4, covariance_type="full", random_state=0, max_iter=1).fit(X)
+        init = dict(weights_init=s.weights_, means_init=s.means_, precisions_init=s.precisions_,
+                    covariance_type="full", tol=0.0, max_iter=10)
+        ref = SkGMM(4, **init).fit(X)
+        got = GaussianMixture(4, **init).fit(X)
+        chunked = GaussianMixture(4, chunk_size=37, **init).fit(X)
+        monkeypatch.setattr(stats, "_DROP_RTOL", 0.0)  # every row with a nonzero term
+        dense = GaussianMixture(4, **init).fit(X)
+    # One M-step differs by rounding (2e-15 of the largest entry); ten EM
+    # steps on these ill-conditioned components amplify that to about 1e-11.
+    scale = np.abs(dense.covariances_).max()
+    np.testing.assert_allclose(got.covariances_, dense.covariances_, atol=1e-10 * scale)
+    np.testing.assert_allclose(chunked.covariances_, got.covariances_, atol=1e-10 * scale)
+    assert got.score(X) == pytest.approx(dense.score(X), rel=1e-12)
+    assert got.score(X) == pytest.approx(ref.score(X), rel=1e-9)
+
+
+def test_second_moments_with_negative_weights_fall_back_to_gemm():
+    from gaussmix.stats import _second_full, _second_pooled
+
+    rng = np.random.default_rng(0)
+    Xc = rng.normal(size=(20, 3))
+    w = rng.normal(size=20)
+    wr = rng.normal(size=(2, 20))
+    np.testing.assert_allclose(_second_full(Xc, w, wr),
+                               np.stack([(Xc.T * r) @ Xc for r in wr]), rtol=1e-12)
+    np.testing.assert_allclose(_second_pooled(Xc, w, wr), (Xc.T * w) @ Xc, rtol=1e-12)
