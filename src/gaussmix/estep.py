@@ -12,8 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _estep_kernels as _k
 from .covariance import CovarianceModel
-from .stats import SuffStats, compute_stats_kn, stats_from_labels
+from .covariance._layouts import _LOG_2PI
+from .stats import SuffStats, stats_from_labels, stats_from_augmented, weighted_stats_kn
 
 
 class GMMParams(NamedTuple):
@@ -71,22 +73,81 @@ def argmax_kn(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _normalise_kn(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Responsibilities and log-sum-exp over components of a (k, n) array, one exp pass.
+    """Responsibilities and log-sum-exp over components of a (k, n) array.
 
-    Overwrites ``wlp`` with the responsibilities.
+    Overwrites ``wlp`` with the responsibilities (entries more than 700 below
+    their column's maximum become 0, see :mod:`gaussmix._estep_kernels`).
     """
-    m = wlp.max(axis=0)
-    # A row where every component has -inf log-probability cannot happen with
-    # positive definite covariances; guard anyway so it gives no NaN.
-    m[~np.isfinite(m)] = 0.0
-    wlp -= m
-    # exp is ~40x slower on arguments whose result is subnormal; a term below
-    # e^-700 is far under the precision of the column sum (>= 1) anyway.
-    np.maximum(wlp, -700.0, out=wlp)
-    np.exp(wlp, out=wlp)
-    s = wlp.sum(axis=0)
-    wlp /= s
-    return wlp, np.log(s) + m
+    m = np.empty(wlp.shape[1])
+    _k.max_shifted(wlp, m)
+    lse, _, _ = _normalise_shifted(wlp, m, np.ones(wlp.shape[1]))
+    return wlp, lse
+
+
+def _normalise_shifted(
+    E: np.ndarray, m: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Shifted log-probabilities ``E`` (k, n) to weighted responsibilities, in place.
+
+    Returns the log-sum-exp of each column (float64), ``w / Σ exp`` and ``Σ w lse``.
+    """
+    np.exp(E, out=E)
+    tot = np.empty(E.shape[1])
+    _k.column_sums(E, tot)
+    empty = tot == 0.0
+    if empty.any():
+        # Every component at -inf (positive definite covariances exclude it):
+        # uniform responsibilities and the log-sum-exp of entries at the cutoff.
+        E[:, empty] = 1.0
+        tot[empty] = E.shape[0]
+        m[empty] += _k.CUTOFF
+    lse = np.log(tot)
+    lse += m
+    scale = w / tot
+    E *= scale.astype(E.dtype, copy=False)
+    return lse, scale, float(w @ lse)
+
+
+class _SoftRows(NamedTuple):
+    """One block's soft E-step before the statistics."""
+
+    A: np.ndarray  # [x², x, 1] (n, 2d + 1) for quadratic layouts, else shifted rows (n, d)
+    quadratic: bool
+    wr: np.ndarray  # weighted responsibilities w_i r_ij, (k, n)
+    lse: np.ndarray  # float64 (n,)
+    objective: float
+
+
+def _soft_rows(
+    X: np.ndarray, w: np.ndarray, params: GMMParams, model: CovarianceModel,
+    shift: np.ndarray, dtype: type,
+) -> _SoftRows:
+    """Weighted responsibilities and log-densities of a block.
+
+    Layouts whose distances have a quadratic form (diag, spherical) go through
+    the fused kernels: rows are shifted and squared in one pass, one GEMM
+    gives the distances, one kernel the log-densities less their maxima.
+    Others compute their log-probabilities as before.
+    """
+    layout = model.layout
+    n, d = X.shape
+    m = np.empty(n)
+    if not layout.quadratic:
+        A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
+        _k.max_shifted(L, m)
+    else:
+        A = np.empty((n, 2 * d + 1), dtype=dtype)
+        _k.augmented_rows(np.asarray(X), shift.astype(dtype), A)
+        prec_chol = params.precisions_cholesky
+        terms = layout.quadratic_terms(A, params.means - shift, prec_chol)
+        assert terms is not None
+        L, s = terms
+        with np.errstate(divide="ignore"):
+            c = (layout.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI
+                 + np.log(params.weights))
+        _k.log_prob_shifted(L, s, c, m)
+    lse, _, obj = _normalise_shifted(L, m, w)
+    return _SoftRows(A, layout.quadratic, L, lse, obj)
 
 
 def log_resp(
@@ -115,9 +176,10 @@ def estep_soft(
     Float32 rows are processed in float32 (twice the BLAS rate, half the
     memory traffic); each block's statistics are then added in float64.
     """
-    Xc, wlp = weighted_log_prob_kn(X, params, model, shift, compute_dtype(X))
-    resp, lse = _normalise_kn(wlp)
-    return compute_stats_kn(Xc, w, resp, model.stats_kind, float(w @ lse.astype(np.float64)))
+    r = _soft_rows(X, w, params, model, shift, compute_dtype(X))
+    if not r.quadratic:
+        return weighted_stats_kn(r.A, w, r.wr, model.stats_kind, r.objective)
+    return stats_from_augmented(r.A, w, r.wr, model.stats_kind, r.objective)
 
 
 def estep_hard(
@@ -137,16 +199,14 @@ def rows_log_density(
     X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
 ) -> np.ndarray:
     """``log p(x)`` of every row of a block, shape (n_rows,)."""
-    _, wlp = weighted_log_prob_kn(X, params, model, shift)
-    return _normalise_kn(wlp)[1]
+    return _soft_rows(X, np.ones(X.shape[0]), params, model, shift, np.float64).lse
 
 
 def rows_resp(
     X: np.ndarray, *, params: GMMParams, model: CovarianceModel, shift: np.ndarray
 ) -> np.ndarray:
     """Posterior responsibilities of a block, shape (n_rows, n_components)."""
-    _, wlp = weighted_log_prob_kn(X, params, model, shift)
-    return _normalise_kn(wlp)[0].T
+    return _soft_rows(X, np.ones(X.shape[0]), params, model, shift, np.float64).wr.T
 
 
 def rows_label(
