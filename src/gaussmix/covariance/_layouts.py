@@ -53,8 +53,6 @@ class Layout:
     """Math shared by all covariance models with one storage layout."""
 
     name: str = ""
-    #: Whether :meth:`quadratic_terms` gives the distances (the fused soft E-step).
-    quadratic: bool = False
 
     def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -109,18 +107,16 @@ class Layout:
         """log N(x | mean_k, cov_k) for every row and component, shape (n, k)."""
         return self.log_gaussian_kn(X, means, prec_chol).T
 
-    def quadratic_terms(
-        self, A: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    def quadratic_form(
+        self, means: np.ndarray, prec_chol: np.ndarray, dtype: type
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Squared Mahalanobis distances as ``s_j * max(Q[j, i], 0)``, or None.
+        """Squared Mahalanobis distances as ``s_k * max(W_k · [x², x, 1], 0)``, or None.
 
-        For the fused soft E-step (:mod:`gaussmix._estep_kernels`), which
-        finishes distances, log-densities and their maxima in two passes.
-        ``A`` holds shifted rows as ``[x², x, 1]``, shape (n, 2d + 1), in the
-        compute dtype; ``means`` (shifted) and ``prec_chol`` are float64.
-        Returns ``(Q, s)``: ``Q`` of shape (k, n) in ``A``'s dtype (one GEMM)
-        and ``s`` of shape (k,). Layouts whose distances are not of this form
-        return None.
+        For the fused soft E-step (:mod:`gaussmix._estep_kernels`): one GEMM
+        of ``W`` against the shifted rows written as ``[x², x, 1]`` gives every
+        distance. ``means`` (shifted) and ``prec_chol`` are float64. Returns
+        ``(W, s)``: ``W`` of shape (k, 2d + 1) in ``dtype`` and ``s`` of
+        shape (k,). Layouts whose distances are not of this form return None.
         """
         return None
 
@@ -226,7 +222,6 @@ class TiedLayout(Layout):
 
 class DiagLayout(Layout):
     name = "diag"
-    quadratic = True
 
     def shape(self, k: int, d: int) -> tuple[int, ...]:
         return (k, d)
@@ -257,14 +252,14 @@ class DiagLayout(Layout):
         out += np.sum(means**2 * p, axis=1)[:, None]
         return np.maximum(out, 0.0, out=out)
 
-    def quadratic_terms(
-        self, A: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    def quadratic_form(
+        self, means: np.ndarray, prec_chol: np.ndarray, dtype: type
     ) -> tuple[np.ndarray, np.ndarray]:
-        # [p_k, -2 μ_k p_k, Σ p_k μ_k²] against [x², x, 1].
+        # Σ p (x - μ)² = [p, -2 μ p, Σ p μ²] · [x², x, 1]
         p = prec_chol**2
         W = np.concatenate([p, -2.0 * means * p, np.sum(means**2 * p, axis=1)[:, None]],
-                           axis=1).astype(A.dtype)
-        return W @ A.T, np.ones(means.shape[0])
+                           axis=1)
+        return W.astype(dtype), np.ones(means.shape[0])
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.stack([np.diag(c) for c in cov])
@@ -278,7 +273,6 @@ class DiagLayout(Layout):
 
 class SphericalLayout(Layout):
     name = "spherical"
-    quadratic = True
 
     def shape(self, k: int, d: int) -> tuple[int, ...]:
         return (k,)
@@ -310,15 +304,15 @@ class SphericalLayout(Layout):
         out *= (prec_chol**2)[:, None]
         return out
 
-    def quadratic_terms(
-        self, A: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
+    def quadratic_form(
+        self, means: np.ndarray, prec_chol: np.ndarray, dtype: type
     ) -> tuple[np.ndarray, np.ndarray]:
-        # |x - μ_k|² as [1, -2 μ_k, |μ_k|²] against [x², x, 1] (a GEMM on all
-        # of A is faster than one on its strided x columns), times p_k.
+        # |x - μ|² = [1, -2 μ, |μ|²] · [x², x, 1], times p (a GEMM over all of
+        # [x², x, 1] is faster than one over its strided x columns).
         k, d = means.shape
         W = np.concatenate([np.ones((k, d)), -2.0 * means, np.sum(means**2, axis=1)[:, None]],
-                           axis=1).astype(A.dtype)
-        return W @ A.T, prec_chol**2
+                           axis=1)
+        return W.astype(dtype), prec_chol**2
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.asarray(cov)[:, None, None] * np.eye(d)
