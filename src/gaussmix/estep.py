@@ -96,38 +96,30 @@ def _buffer(name: str, shape: tuple[int, ...], dtype: type, scratch: bool) -> np
 def _normalise_kn(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Responsibilities and log-sum-exp over components of a (k, n) array.
 
-    Overwrites ``wlp`` with the responsibilities (entries more than 700 below
-    their column's maximum become 0, see :mod:`gaussmix._estep_kernels`).
+    Overwrites ``wlp`` with the responsibilities (entries far below their
+    column's maximum become 0, see :mod:`gaussmix._estep_kernels`).
     """
     m = np.empty(wlp.shape[1])
-    _k.max_shifted(wlp, m)
-    lse, _ = _normalise_shifted(wlp, m, np.ones(wlp.shape[1]), False)
+    _k.max_shifted(wlp, m, _k.cutoff(wlp.dtype.type))
+    lse, _, _ = _normalise_shifted(wlp, m, np.ones(wlp.shape[1]), False)
     return wlp, lse
 
 
 def _normalise_shifted(
     E: np.ndarray, m: np.ndarray, w: np.ndarray, scratch: bool
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, int]:
     """Shifted log-probabilities ``E`` (k, n) to weighted responsibilities, in place.
 
-    Returns the log-sum-exp of each column (float64) and ``Σ w lse``.
+    Returns the log-sum-exp of each column (float64), ``Σ w lse`` and the
+    number of nonzero responsibilities.
     """
     n = E.shape[1]
     np.exp(E, out=E)
     tot = _buffer("tot", (n,), np.float64, scratch)
-    _k.column_sums(E, tot)
-    empty = tot == 0.0
-    if empty.any():
-        # Every component at -inf (positive definite covariances exclude it):
-        # uniform responsibilities and the log-sum-exp of entries at the cutoff.
-        E[:, empty] = 1.0
-        tot[empty] = E.shape[0]
-        m[empty] += _k.CUTOFF
-    scale = np.divide(w, tot, out=_buffer("scale", (n,), np.float64, scratch))
-    E *= scale if E.dtype == np.float64 else scale.astype(E.dtype)
+    nnz = _k.normalise_columns(E, m, w, tot, _buffer("scale", (n,), E.dtype.type, scratch))
     lse = np.log(tot, out=tot)
     lse += m
-    return lse, float(w @ lse)
+    return lse, float(w @ lse), int(nnz)
 
 
 class _Quadratic(NamedTuple):
@@ -178,6 +170,7 @@ class _SoftRows(NamedTuple):
     wr: np.ndarray  # weighted responsibilities w_i r_ij, (k, n)
     lse: np.ndarray  # float64 (n,)
     objective: float
+    nnz: int  # nonzero entries of wr
 
 
 def _soft_rows(
@@ -197,14 +190,14 @@ def _soft_rows(
     q = _quadratic(params, model, shift, dtype)
     if q is None:
         A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
-        _k.max_shifted(L, m)
+        _k.max_shifted(L, m, _k.cutoff(dtype))
     else:
         A = _buffer("A", (n, 2 * d + 1), dtype, scratch)
         _k.augmented_rows(np.asarray(X), q.shift, A)
         L = np.matmul(q.W, A.T, out=_buffer("Q", (q.W.shape[0], n), dtype, scratch))
-        _k.log_prob_shifted(L, q.s, q.c, m)
-    lse, obj = _normalise_shifted(L, m, w, scratch)
-    return _SoftRows(A, q is not None, L, lse, obj)
+        _k.log_prob_shifted(L, q.s, q.c, m, _k.cutoff(dtype))
+    lse, obj, nnz = _normalise_shifted(L, m, w, scratch)
+    return _SoftRows(A, q is not None, L, lse, obj, nnz)
 
 
 def log_resp(
@@ -236,7 +229,7 @@ def estep_soft(
     r = _soft_rows(X, w, params, model, shift, compute_dtype(X), scratch=True)
     if not r.quadratic:
         return weighted_stats_kn(r.A, w, r.wr, model.stats_kind, r.objective)
-    return stats_from_augmented(r.A, w, r.wr, model.stats_kind, r.objective)
+    return stats_from_augmented(r.A, w, r.wr, model.stats_kind, r.objective, r.nnz)
 
 
 def estep_hard(

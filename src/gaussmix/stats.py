@@ -124,11 +124,13 @@ def weighted_stats_kn(
 
 
 def stats_from_augmented(
-    A: np.ndarray, w: np.ndarray, wr: np.ndarray, kind: str, objective: float
+    A: np.ndarray, w: np.ndarray, wr: np.ndarray, kind: str, objective: float,
+    nnz: int | None = None,
 ) -> SuffStats:
     """Statistics from rows given as ``A = [x², x, 1]`` (n, 2d + 1) and ``wr`` (k, n).
 
-    ``wr`` holds weighted responsibilities. ``nk``, the first and the
+    ``wr`` holds weighted responsibilities (``nnz`` of them nonzero, counted
+    if not given). ``nk``, the first and the
     ``diag`` second moments come from one product ``wr A``: a GEMM, or when
     most responsibilities are exactly zero (well separated components) and
     rows are wide, a loop over the nonzero entries only (measured 2-5x faster
@@ -140,7 +142,7 @@ def stats_from_augmented(
     k, n = wr.shape
     f64 = np.float64
     cols = A if kind == "diag" else A[:, d:]
-    if d >= 16 and 8 * np.count_nonzero(wr) <= k * n:
+    if d >= 16 and 8 * (np.count_nonzero(wr) if nnz is None else nnz) <= k * n:
         G = np.zeros((k, cols.shape[1]))
         sparse_moments(wr, cols, G)
     else:
