@@ -16,7 +16,7 @@ import numpy as np
 from . import _estep_kernels as _k
 from .covariance import CovarianceModel
 from .covariance._layouts import _LOG_2PI
-from .stats import SuffStats, stats_from_labels, stats_from_augmented, weighted_stats_kn
+from .stats import SuffStats, stats_from_augmented, stats_from_labels, weighted_stats_kn
 
 
 class GMMParams(NamedTuple):
