@@ -78,6 +78,13 @@ class Layout:
         """
         raise NotImplementedError
 
+    def smallest_eigenvalues(self, cov: np.ndarray) -> np.ndarray | None:
+        """Smallest eigenvalue of each component's covariance, shape (k,), where cheap.
+
+        None where it would take an eigendecomposition (full, tied).
+        """
+        return None
+
     def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         """Lower Cholesky factors of each component's covariance, shape (k, d, d)."""
         return np.linalg.cholesky(self.full(cov, k, d))
@@ -270,6 +277,9 @@ class DiagLayout(Layout):
     def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return self.full(np.sqrt(cov), k, d)
 
+    def smallest_eigenvalues(self, cov: np.ndarray) -> np.ndarray:
+        return np.asarray(cov).min(axis=1)
+
 
 class SphericalLayout(Layout):
     name = "spherical"
@@ -322,6 +332,9 @@ class SphericalLayout(Layout):
 
     def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return self.full(np.sqrt(cov), k, d)
+
+    def smallest_eigenvalues(self, cov: np.ndarray) -> np.ndarray:
+        return np.asarray(cov, dtype=np.float64)
 
 
 LAYOUTS: dict[str, Layout] = {
