@@ -245,3 +245,30 @@ def test_collapse_handling_on_a_file_source(policy, tmp_path):
     assert gm.fit_history_[0].events
     gp = GaussianMixture(5, prior="default", random_state=0, chunk_size=64).fit(path)
     assert gp.fit_history_[0].events == () and gp.n_components_ == 5
+
+
+@pytest.mark.parametrize("code", ["VVI", "EEI", "VII", "EII"])
+def test_eigenvalue_floor_shortcut_flags_the_same_components(code, monkeypatch):
+    # Diagonal layouts skip the eigendecomposition for components whose smallest
+    # variance bounds the whitened eigenvalue above the threshold; the flags
+    # must be those of the exact test.
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(90, 3)) * [1.0, 2.0, 0.5]
+    model = get_model(code)
+    shift = X.mean(axis=0)
+    resp = rng.dirichlet(np.ones(3), 90)
+    stats = compute_stats(X - shift, np.ones(90), resp, model.stats_kind)
+    layout = model.layout
+    cov = layout.shape(3, 3)
+    cov = rng.uniform(0.5, 2.0, cov)
+    if cov.ndim == 2:
+        cov[1, 2] = 1e-14  # one flat direction in component 1
+    else:
+        cov[1] = 1e-14
+    guard = CollapseGuard(model, policy="reseed", reg_covar=0.0, shift=shift, count_scale=1.0,
+                          lowest_rows=lambda *a: X[:1])
+    fast = guard.detect(stats, cov)
+    monkeypatch.setattr(type(layout), "smallest_eigenvalues", lambda self, c: None)
+    exact = guard.detect(stats, cov)
+    assert fast == exact
+    assert 1 in fast and fast[1][0] == "eigenvalue"

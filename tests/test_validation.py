@@ -100,3 +100,19 @@ def test_singular_covariance_names_the_component():
     Xs[3] += 0.1
     with pytest.raises(ValueError, match="component [01] is singular"):
         GaussianMixture(2, reg_covar=0.0, resp_init=np.array([0, 0, 1, 1])).fit(Xs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_column_range_matches_numpy_and_flags_nonfinite(dtype, order):
+    from gaussmix._validation import _column_range
+
+    X = np.asarray(np.random.default_rng(0).normal(size=(37, 5)), dtype=dtype, order=order)
+    lo, hi, bad = np.empty(5), np.empty(5), np.empty(5)
+    _column_range(X, lo, hi, bad)
+    np.testing.assert_array_equal(lo, X.min(axis=0))
+    np.testing.assert_array_equal(hi, X.max(axis=0))
+    assert not np.isnan(bad).any()
+    X[3, 1], X[30, 4] = np.nan, -np.inf
+    _column_range(X, lo, hi, bad)
+    np.testing.assert_array_equal(np.isnan(bad), [False, True, False, False, True])

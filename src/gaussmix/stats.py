@@ -187,14 +187,57 @@ def compute_stats_kn(
     Products run in the dtype of ``Xc``; the block's sums are returned in float64.
     """
     w = w.astype(Xc.dtype, copy=False)
-    wr = resp_kn * w
+    return weighted_stats_kn(Xc, w, resp_kn * w, kind, objective)
+
+
+def weighted_stats_kn(
+    Xc: np.ndarray, w: np.ndarray, wr: np.ndarray, kind: str, objective: float = 0.0,
+) -> SuffStats:
+    """Statistics from weighted responsibilities ``wr`` of shape (k, n)."""
     f64 = np.float64
+    w = w.astype(Xc.dtype, copy=False)
     return SuffStats(
         wr.sum(axis=1, dtype=f64),
         (wr @ Xc).astype(f64),
         np.asarray(_SECOND[kind](Xc, w, wr), dtype=f64),
         float(objective),
     )
+
+
+def stats_from_augmented(
+    A: np.ndarray, w: np.ndarray, wr: np.ndarray, kind: str, objective: float,
+    nnz: int | None = None,
+) -> SuffStats:
+    """Statistics from rows given as ``A = [x², x, 1]`` (n, 2d + 1) and ``wr`` (k, n).
+
+    ``wr`` holds weighted responsibilities (``nnz`` of them nonzero, counted
+    if not given). ``nk``, the first and the
+    ``diag`` second moments come from one product ``wr A``: a GEMM, or when
+    most responsibilities are exactly zero (well separated components) and
+    rows are wide, a loop over the nonzero entries only (measured 2-5x faster
+    than the GEMM for d = 64 with one nonzero per row, slower for d = 8).
+    """
+    from ._estep_kernels import sparse_moments
+
+    d = (A.shape[1] - 1) // 2
+    k, n = wr.shape
+    f64 = np.float64
+    cols = A if kind == "diag" else A[:, d:]
+    if d >= 16 and 8 * (np.count_nonzero(wr) if nnz is None else nnz) <= k * n:
+        G = np.zeros((k, cols.shape[1]))
+        sparse_moments(wr, cols, G)
+    else:
+        G = (wr @ cols).astype(f64)
+    nk, sk = G[:, -1], G[:, -1 - d:-1]
+    if kind == "diag":
+        Sk = G[:, :d]
+    elif kind == "pooled_diag":
+        Sk = (w.astype(A.dtype, copy=False) @ A[:, :d]).astype(f64)
+    else:
+        Sk = np.asarray(_SECOND[kind](A[:, d:2 * d], w.astype(A.dtype, copy=False), wr),
+                        dtype=f64)
+    return SuffStats(np.ascontiguousarray(nk), np.ascontiguousarray(sk),
+                     np.ascontiguousarray(Sk), float(objective))
 
 
 def compute_stats(

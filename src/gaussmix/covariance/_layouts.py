@@ -88,6 +88,13 @@ class Layout:
         """
         raise NotImplementedError
 
+    def smallest_eigenvalues(self, cov: np.ndarray) -> np.ndarray | None:
+        """Smallest eigenvalue of each component's covariance, shape (k,), where cheap.
+
+        None where it would take an eigendecomposition (full, tied).
+        """
+        return None
+
     def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         """Lower Cholesky factors of each component's covariance, shape (k, d, d)."""
         return np.linalg.cholesky(self.full(cov, k, d))
@@ -116,6 +123,19 @@ class Layout:
     def log_gaussian(self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray) -> np.ndarray:
         """log N(x | mean_k, cov_k) for every row and component, shape (n, k)."""
         return self.log_gaussian_kn(X, means, prec_chol).T
+
+    def quadratic_form(
+        self, means: np.ndarray, prec_chol: np.ndarray, dtype: type
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Squared Mahalanobis distances as ``s_k * max(W_k · [x², x, 1], 0)``, or None.
+
+        For the fused soft E-step (:mod:`gaussmix._estep_kernels`): one GEMM
+        of ``W`` against the shifted rows written as ``[x², x, 1]`` gives every
+        distance. ``means`` (shifted) and ``prec_chol`` are float64. Returns
+        ``(W, s)``: ``W`` of shape (k, 2d + 1) in ``dtype`` and ``s`` of
+        shape (k,). Layouts whose distances are not of this form return None.
+        """
+        return None
 
 
 class FullLayout(Layout):
@@ -268,6 +288,15 @@ class DiagLayout(Layout):
         out += np.sum(means**2 * p, axis=1)[:, None]
         return np.maximum(out, 0.0, out=out)
 
+    def quadratic_form(
+        self, means: np.ndarray, prec_chol: np.ndarray, dtype: type
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Σ p (x - μ)² = [p, -2 μ p, Σ p μ²] · [x², x, 1]
+        p = prec_chol**2
+        W = np.concatenate([p, -2.0 * means * p, np.sum(means**2 * p, axis=1)[:, None]],
+                           axis=1)
+        return W.astype(dtype), np.ones(means.shape[0])
+
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.stack([np.diag(c) for c in cov])
 
@@ -276,6 +305,9 @@ class DiagLayout(Layout):
 
     def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return self.full(np.sqrt(cov), k, d)
+
+    def smallest_eigenvalues(self, cov: np.ndarray) -> np.ndarray:
+        return np.asarray(cov).min(axis=1)
 
 
 class SphericalLayout(Layout):
@@ -311,6 +343,16 @@ class SphericalLayout(Layout):
         out *= (prec_chol**2)[:, None]
         return out
 
+    def quadratic_form(
+        self, means: np.ndarray, prec_chol: np.ndarray, dtype: type
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # |x - μ|² = [1, -2 μ, |μ|²] · [x², x, 1], times p (a GEMM over all of
+        # [x², x, 1] is faster than one over its strided x columns).
+        k, d = means.shape
+        W = np.concatenate([np.ones((k, d)), -2.0 * means, np.sum(means**2, axis=1)[:, None]],
+                           axis=1)
+        return W.astype(dtype), prec_chol**2
+
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return np.asarray(cov)[:, None, None] * np.eye(d)
 
@@ -319,6 +361,9 @@ class SphericalLayout(Layout):
 
     def covariance_cholesky(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
         return self.full(np.sqrt(cov), k, d)
+
+    def smallest_eigenvalues(self, cov: np.ndarray) -> np.ndarray:
+        return np.asarray(cov, dtype=np.float64)
 
 
 LAYOUTS: dict[str, Layout] = {

@@ -1,0 +1,155 @@
+"""The compiled soft E-step kernels equal NumPy references to round-off."""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from gaussmix import _estep_kernels as K
+from gaussmix.covariance import MODELS, get_model
+from gaussmix.estep import GMMParams, _normalise_kn, estep_soft, rows_log_density, rows_resp
+from gaussmix.stats import compute_stats_kn, stats_from_augmented
+
+DTYPES = [np.float64, np.float32]
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def _log_probs(k, n, dtype, seed=0):
+    """Random (k, n) log-probabilities with -inf entries and a far-out component."""
+    rng = np.random.default_rng(seed)
+    L = rng.normal(scale=5.0, size=(k, n))
+    L[rng.uniform(size=(k, n)) < 0.1] = -np.inf
+    if k > 1:
+        L[-1, ::3] -= 1000.0  # far below the column maximum: exactly zero responsibility
+    L[:, 0] = -np.inf if n > 1 and k > 1 else L[:, 0]  # one column with every entry -inf
+    return L.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,n", [(1, 1), (1, 7), (4, 1), (5, 50), (10, 333)])
+def test_normalise_matches_numpy(dtype, k, n):
+    L = _log_probs(k, n, dtype)
+    resp, lse = _normalise_kn(L.copy())
+    ref_lse = logsumexp(L.astype(np.float64), axis=0)
+    finite = np.isfinite(ref_lse)
+    np.testing.assert_allclose(lse[finite], ref_lse[finite], rtol=TOL[dtype], atol=TOL[dtype])
+    with np.errstate(invalid="ignore"):
+        ref = np.exp(L.astype(np.float64) - ref_lse)
+    np.testing.assert_allclose(resp[:, finite], ref[:, finite], rtol=0, atol=TOL[dtype])
+    assert resp.dtype == dtype
+    # A column with every component at -inf gives uniform responsibilities, no NaN.
+    assert np.all(np.isfinite(resp)) and np.all(np.isfinite(lse))
+    np.testing.assert_allclose(resp[:, ~finite], 1.0 / k)
+    np.testing.assert_allclose(resp.sum(axis=0), 1.0, rtol=TOL[dtype])
+
+
+def test_normalise_zero_beyond_cutoff_and_nan_propagates():
+    L = np.array([[0.0, 0.0, np.nan], [-699.0, -701.0, 0.0]])
+    resp, lse = _normalise_kn(L.copy())
+    assert resp[1, 0] > 0.0 and resp[1, 1] == 0.0
+    assert np.isnan(lse[2]) and np.all(np.isnan(resp[:, 2]))
+    L32 = np.array([[0.0], [-86.0], [-88.0]], dtype=np.float32)
+    resp32, _ = _normalise_kn(L32)
+    assert resp32[1, 0] > 0.0 and resp32[2, 0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_normalise_columns_weights_and_counts(dtype):
+    rng = np.random.default_rng(1)
+    E = rng.uniform(size=(4, 30)).astype(dtype)
+    E[:, 3] = 0.0
+    E[2, 5:9] = 0.0
+    w = rng.uniform(0.0, 2.0, 30)
+    w[7] = 0.0
+    m, tot, scale = np.zeros(30), np.empty(30), np.empty(30, dtype)
+    out = E.copy()
+    nnz = K.normalise_columns(out, m, w, tot, scale)
+    ref_tot = E.astype(np.float64).sum(axis=0)
+    ref_tot[3] = 4.0
+    ref = np.where(E.sum(axis=0) == 0, 1.0, E) * (w / ref_tot)
+    np.testing.assert_allclose(tot, ref_tot, rtol=TOL[dtype])
+    np.testing.assert_allclose(out, ref, rtol=TOL[dtype], atol=1e-30)
+    assert m[3] == K.CUTOFF and np.all(np.delete(m, 3) == 0.0)
+    assert nnz == np.count_nonzero(out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_prob_shifted_matches_numpy(dtype):
+    rng = np.random.default_rng(2)
+    k, n = 6, 40
+    Q = rng.normal(scale=30.0, size=(k, n)).astype(dtype)
+    s, c = rng.uniform(0.5, 2.0, k), rng.normal(size=k)
+    c[2] = -np.inf  # a component of weight zero
+    m = np.empty(n)
+    got = Q.copy()
+    K.log_prob_shifted(got, s, c, m, K.cutoff(dtype))
+    lp = c[:, None] - 0.5 * s[:, None] * np.maximum(Q.astype(np.float64), 0.0)
+    np.testing.assert_allclose(m, lp.max(axis=0), rtol=TOL[dtype])
+    ref = lp - lp.max(axis=0)
+    ref[ref < K.cutoff(dtype)] = -np.inf
+    np.testing.assert_allclose(got, ref, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 50])
+def test_sparse_moments_equal_product(dtype, n):
+    rng = np.random.default_rng(3)
+    R = rng.uniform(size=(3, n)) * (rng.uniform(size=(3, n)) < 0.3)
+    A = rng.normal(size=(n, 9)).astype(dtype)
+    out = np.zeros((3, 9))
+    K.sparse_moments(R.astype(dtype), A, out)
+    np.testing.assert_allclose(out, R.astype(dtype).astype(np.float64) @ A.astype(np.float64),
+                               rtol=TOL[dtype], atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["diag", "pooled_diag", "full", "pooled", "none"])
+@pytest.mark.parametrize("d", [3, 20])
+def test_stats_from_augmented_match_compute_stats(kind, d):
+    rng = np.random.default_rng(4)
+    n, k = 60, 4
+    Xc = rng.normal(size=(n, d))
+    w = rng.uniform(0.0, 2.0, n)
+    r = rng.dirichlet(np.ones(k), n).T
+    r[:, ::2] = np.eye(k)[:, :1]  # mostly one-hot: the sparse path for d = 20
+    A = np.hstack([Xc * Xc, Xc, np.ones((n, 1))])
+    got = stats_from_augmented(A, w, r * w, kind, 2.5)
+    ref = compute_stats_kn(Xc, w, r, kind, 2.5)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _fitted(code, dtype=np.float64, k=3):
+    from .conftest import blobs
+
+    X = blobs(120, 4, k, seed=5)
+    rng = np.random.default_rng(6)
+    cov = get_model(code).layout
+    means = X[rng.choice(X.shape[0], k, replace=False)]
+    var = rng.uniform(0.5, 2.0, (k, 4)) if cov.name == "diag" else rng.uniform(0.5, 2.0, k)
+    weights = np.array([0.5, 0.5, 0.0]) if k == 3 else np.full(k, 1.0 / k)  # one empty weight
+    params = GMMParams(weights, means, var, cov.precisions_cholesky(var))
+    return X.astype(dtype), params
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", ["VVI", "VII", "EII", "EEI", "VEI", "EVI"])
+def test_fused_estep_matches_reference(code, dtype):
+    """Fused diag/spherical path == the layout's own log_gaussian_kn + NumPy."""
+    model = MODELS[code]
+    X, params = _fitted(code, dtype)
+    w = np.random.default_rng(7).uniform(0.0, 2.0, X.shape[0])
+    shift = X.astype(np.float64).mean(axis=0)
+    Xc = X.astype(np.float64) - shift
+    with np.errstate(divide="ignore"):
+        wlp = (model.layout.log_gaussian_kn(Xc, params.means - shift, params.precisions_cholesky)
+               + np.log(params.weights)[:, None])
+    lse = logsumexp(wlp, axis=0)
+    resp = np.exp(wlp - lse)
+    ref = compute_stats_kn(Xc, w, resp, model.stats_kind, float(w @ lse))
+    got = estep_soft(X, w, params, model, shift)
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
+    np.testing.assert_allclose(rows_log_density(X, params=params, model=model, shift=shift), lse,
+                               rtol=tol)
+    np.testing.assert_allclose(rows_resp(X, params=params, model=model, shift=shift), resp.T,
+                               atol=tol)
