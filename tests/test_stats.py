@@ -82,7 +82,7 @@ def test_symmetric_second_moments_match_gemm(dtype, n, d):
     wr = (r * w).astype(dtype)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     full = _second_full(Xc, w, wr)
-    assert full.dtype == dtype
+    assert full.dtype == np.float64  # moved back to the shift in float64
     expected = np.stack([(Xc.T * wr[j]) @ Xc for j in range(k)])
     np.testing.assert_allclose(full, expected, **tol)
     np.testing.assert_array_equal(full, np.swapaxes(full, 1, 2))  # both triangles filled
@@ -101,19 +101,45 @@ def test_rows_left_out_of_second_moments_are_below_rounding(compiled):
     Xc = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, (n, 1))
     wr = np.exp(rng.uniform(-800.0, 0.0, (k, n)))
     wr[4] = 0.0
-    Zs, ends = gather(Xc, wr, _DROP_RTOL)
+    centres = rng.normal(size=(k, d))
+    Zs, ends = gather(Xc, wr, centres, _DROP_RTOL)
     # The naive rule: row i counts for j when its share of the trace is above rtol / n.
-    c = wr * (Xc * Xc).sum(1)
+    dev = Xc[None] - centres[:, None]  # (k, n, d)
+    c = wr * (dev * dev).sum(2)
     keep = c > c.sum(1, keepdims=True) * (_DROP_RTOL / n)
     np.testing.assert_array_equal(np.diff(ends, prepend=0), keep.sum(1))
     assert 0 < keep[:4].sum() < keep[:4].size and ends[4] == ends[3]
     assert np.all(np.where(keep, 0.0, c).sum(1) <= _DROP_RTOL * c.sum(1))
     rows = np.concatenate([np.flatnonzero(kj) for kj in keep])
     comp = np.repeat(np.arange(k), keep.sum(1))
-    np.testing.assert_allclose(Zs, Xc[rows] * np.sqrt(wr[comp, rows])[:, None], rtol=1e-15)
+    np.testing.assert_allclose(Zs, dev[comp, rows] * np.sqrt(wr[comp, rows])[:, None],
+                               rtol=1e-15)
     # A non-finite trace keeps every row.
     wr[0, 0] = np.inf
-    assert gather(Xc, wr, _DROP_RTOL)[1][0] == n
+    assert gather(Xc, wr, centres, _DROP_RTOL)[1][0] == n
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_full_second_moments_of_a_far_component_keep_its_scatter(dtype):
+    """A component far from the shift: its scatter survives the float32 products.
+
+    About the global shift, S - n m mᵀ cancels ~ |m|² / σ² = 1e6 of the
+    moment (float32 would keep no digit); accumulating about each component's
+    block mean keeps the scatter to the precision of the compute dtype.
+    """
+    from gaussmix.stats import scatter, weighted_stats_kn
+
+    rng = np.random.default_rng(3)
+    n, d = 2000, 4
+    X = rng.normal(size=(n, d)) + 1e3  # unit scatter, 1e3 from the shift (0)
+    wr = np.vstack([np.full(n, 0.5), rng.uniform(0.0, 1.0, n)])
+    stats = weighted_stats_kn(X.astype(dtype), np.ones(n, dtype), wr.astype(dtype), "full")
+    got = scatter(stats, stats.nk, "full")
+    Xd = X.astype(dtype).astype(np.float64)
+    ref = np.stack([((r[:, None] * (Xd - (r @ Xd) / r.sum())).T @ (Xd - (r @ Xd) / r.sum()))
+                    for r in wr.astype(dtype).astype(np.float64)])
+    tol = 1e-4 if dtype == np.float32 else 1e-8
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
 def test_well_separated_high_dimensional_fit_matches_dense_statistics(monkeypatch):

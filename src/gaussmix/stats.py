@@ -75,43 +75,42 @@ def _sqrt_weights(wr: np.ndarray) -> np.ndarray | None:
 _DROP_RTOL = 2.0**-53
 
 
-@kernel
+@kernel(reassociate=True)  # the |x - c|² sums vectorise: k n d work at SIMD rate
 def _gather_rows_that_count(
-    Xc: np.ndarray, wr: np.ndarray, rtol: float
+    Xc: np.ndarray, wr: np.ndarray, centres: np.ndarray, rtol: float
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """The rows that count in each component's second moment, scaled by ``sqrt(wr)``.
+    """Each component's rows that count, centred on ``centres[j]``, scaled by ``sqrt(wr)``.
 
-    Row ``i`` counts for component ``j`` when ``wr[j, i] |x_i|²`` exceeds
-    ``rtol / n`` of ``tr_j = Σ_i wr[j, i] |x_i|²``, the trace of the block's
-    second moment; the rows left out add up to at most ``rtol tr_j``, element
-    by element, below the rounding of the sum itself for ``rtol`` =
+    Row ``i`` counts for component ``j`` when ``q = wr[j, i] |x_i - c_j|²``
+    exceeds ``rtol / n`` of ``tr_j = Σ_i q``, the trace of the block's
+    centred second moment; the rows left out add up to at most ``rtol tr_j``,
+    element by element, below the rounding of the sum itself for ``rtol`` =
     :data:`_DROP_RTOL`. Well separated components give each row
     non-negligible responsibility under one or two components only, so most
     of the k x n products are skipped. A non-finite trace keeps every row.
 
     Returns ``Zs`` of shape (m, d), component 0's rows first, and ``ends`` of
     shape (k,): component j's rows are ``Zs[ends[j-1]:ends[j]]``, and
-    ``Zsᵀ Zs`` over them is its second moment. Passes over the block in
-    place: nothing of size (k, n) is materialised, and the scaled copy is
+    ``Zsᵀ Zs`` over them is its centred second moment. The scaled copy is
     the one a dense product would make anyway.
     """
     n, d = Xc.shape
     k = wr.shape[0]
-    rn2 = np.zeros(n, dtype=Xc.dtype)
-    for i in range(n):
-        acc = rn2[i]
-        for a in range(d):
-            acc += Xc[i, a] * Xc[i, a]
-        rn2[i] = acc
+    q = np.empty((k, n))
     tau = np.empty(k)
     m = 0
     for j in range(k):
         tr = 0.0
         for i in range(n):
-            tr += wr[j, i] * rn2[i]
+            acc = 0.0
+            for a in range(d):
+                t = Xc[i, a] - centres[j, a]
+                acc += t * t
+            q[j, i] = wr[j, i] * acc
+            tr += q[j, i]
         tau[j] = tr * (rtol / max(n, 1)) if np.isfinite(tr) else -np.inf
         for i in range(n):
-            if wr[j, i] * rn2[i] > tau[j]:
+            if q[j, i] > tau[j]:
                 m += 1
     Zs = np.empty((m, d), dtype=Xc.dtype)
     ends = np.empty(k, dtype=np.int64)
@@ -119,34 +118,59 @@ def _gather_rows_that_count(
     for j in range(k):
         t = tau[j]
         for i in range(n):
-            r = wr[j, i]
-            if r * rn2[i] > t:
-                s = np.sqrt(r)
+            if q[j, i] > t:
+                s = np.sqrt(wr[j, i])
                 for a in range(d):
-                    Zs[pos, a] = Xc[i, a] * s
+                    Zs[pos, a] = (Xc[i, a] - centres[j, a]) * s
                 pos += 1
         ends[j] = pos
     return Zs, ends
 
 
-def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+def _second_full_about(
+    Xc: np.ndarray, wr: np.ndarray, nk: np.ndarray, sk: np.ndarray
+) -> np.ndarray:
+    """``Σ r x xᵀ`` per component (float64), accumulated about each component's block mean.
+
+    ``nk``/``sk`` are the block's float64 ``Σ r`` and ``Σ r x``. About the
+    global shift, a component far from the data's mean would have its scatter
+    come out of ``S - n m mᵀ`` by cancellation, which float32 products cannot
+    afford; each component is centred on ``c = sk / nk`` (rounded to the
+    compute dtype) first, and the moment moved back to the shift in float64:
+    ``S = S_c + a cᵀ + c aᵀ + n c cᵀ`` with ``a = sk - n c``. The M-step's
+    scatter is then ``S_c - n (m - c)(m - c)ᵀ``, with ``m - c`` at round-off.
+    """
     k, d = wr.shape[0], Xc.shape[1]
-    out = np.empty((k, d, d), dtype=Xc.dtype)
-    if wr.size and wr.min() < 0:  # no square roots: plain weighted GEMMs
+    f64 = np.float64
+    if wr.size and wr.min() < 0:  # no square roots: plain weighted GEMMs about the shift
+        out = np.empty((k, d, d), dtype=Xc.dtype)
         for j in range(k):
             np.matmul(Xc.T * wr[j], Xc, out=out[j])
-        return out
-    # Per component, Σ r x xᵀ = Zᵀ Z over the rows that count, each scaled by
-    # sqrt(r). NumPy computes ``Z.T @ Z`` (one buffer, transposed) with a
-    # symmetric rank-m update (syrk) and fills the other triangle: half the
-    # flops of a GEMM, on m rows instead of n (W3: 0.21 -> 0.012 s/iter).
-    Zs, ends = _gather_rows_that_count(Xc, wr, _DROP_RTOL)
+        return out.astype(f64)
+    c = (sk / np.where(nk > 0, nk, 1.0)[:, None]).astype(Xc.dtype)
+    # Per component, Σ r (x - c)(x - c)ᵀ = Zᵀ Z over the rows that count, each
+    # scaled by sqrt(r). NumPy computes ``Z.T @ Z`` (one buffer, transposed)
+    # with a symmetric rank-m update (syrk) and fills the other triangle: half
+    # the flops of a GEMM, on m rows instead of n (W3: 0.21 -> 0.012 s/iter).
+    Zs, ends = _gather_rows_that_count(Xc, wr, c, _DROP_RTOL)
+    Sc = np.empty((k, d, d), dtype=Xc.dtype)
     start = 0
     for j in range(k):
         Zj = Zs[start:ends[j]]
         start = ends[j]
-        np.matmul(Zj.T, Zj, out=out[j])
+        np.matmul(Zj.T, Zj, out=Sc[j])
+    c64 = c.astype(f64)
+    a_ = sk - nk[:, None] * c64
+    out = Sc.astype(f64)
+    out += a_[:, :, None] * c64[:, None, :]
+    out += c64[:, :, None] * a_[:, None, :]
+    out += nk[:, None, None] * (c64[:, :, None] * c64[:, None, :])
     return out
+
+
+def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    nk = wr.sum(axis=1, dtype=np.float64)
+    return _second_full_about(Xc, wr, nk, (wr @ Xc).astype(np.float64))
 
 
 def _second_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
@@ -196,12 +220,13 @@ def weighted_stats_kn(
     """Statistics from weighted responsibilities ``wr`` of shape (k, n)."""
     f64 = np.float64
     w = w.astype(Xc.dtype, copy=False)
-    return SuffStats(
-        wr.sum(axis=1, dtype=f64),
-        (wr @ Xc).astype(f64),
-        np.asarray(_SECOND[kind](Xc, w, wr), dtype=f64),
-        float(objective),
-    )
+    nk = wr.sum(axis=1, dtype=f64)
+    sk = (wr @ Xc).astype(f64)
+    if kind == "full":  # the same nk, sk the centring is measured from
+        Sk = _second_full_about(Xc, wr, nk, sk)
+    else:
+        Sk = np.asarray(_SECOND[kind](Xc, w, wr), dtype=f64)
+    return SuffStats(nk, sk, Sk, float(objective))
 
 
 def stats_from_augmented(
