@@ -74,6 +74,11 @@ def _sqrt_weights(wr: np.ndarray) -> np.ndarray | None:
 #: differs from the full sum by no more than rounding the trace once does.
 _DROP_RTOL = 2.0**-53
 
+#: Below this many features the d x d products are too small for skipping
+#: rows to pay for the passes that pick them: 1,000,000 x 8, k = 8, float32
+#: ran 0.097 s/iter with plain GEMMs, 0.113-0.12 with the gather or syrk.
+_GATHER_MIN_FEATURES = 12
+
 
 @kernel
 def _gather_rows_that_count(
@@ -132,9 +137,12 @@ def _gather_rows_that_count(
 def _second_full(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
     k, d = wr.shape[0], Xc.shape[1]
     out = np.empty((k, d, d), dtype=Xc.dtype)
-    if wr.size and wr.min() < 0:  # no square roots: plain weighted GEMMs
+    if d < _GATHER_MIN_FEATURES or (wr.size and wr.min() < 0):
+        # Plain weighted GEMMs (no square roots: also right for negative
+        # weights), the scaled copy built along contiguous rows.
+        XcT = np.ascontiguousarray(Xc.T)
         for j in range(k):
-            np.matmul(Xc.T * wr[j], Xc, out=out[j])
+            np.matmul(XcT * wr[j], Xc, out=out[j])
         return out
     # Per component, Σ r x xᵀ = Zᵀ Z over the rows that count, each scaled by
     # sqrt(r). NumPy computes ``Z.T @ Z`` (one buffer, transposed) with a
@@ -154,7 +162,7 @@ def _second_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
 
 
 def _second_pooled(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
-    sw = _sqrt_weights(w)
+    sw = None if Xc.shape[1] < _GATHER_MIN_FEATURES else _sqrt_weights(w)
     if sw is None:
         return (Xc * w[:, None]).T @ Xc
     Z = np.ascontiguousarray(Xc.T)
