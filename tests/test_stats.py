@@ -64,8 +64,8 @@ def test_chunk_size_does_not_change_the_fit(code):
 @pytest.mark.parametrize("n", [1, 2, 37, 1000])
 @pytest.mark.parametrize("d", [6, 16])
 def test_symmetric_second_moments_match_gemm(dtype, n, d):
-    # The syrk path (Zᵀ Z over the rows that count, scaled by sqrt of the
-    # weights) against the plain weighted GEMM:
+    # From d = 12 the syrk path (Zᵀ Z over the rows that count, scaled by sqrt
+    # of the weights), below it plain GEMMs, against the weighted GEMM:
     # zero weights, a zero row, responsibilities that are exactly 0 or tiny.
     from gaussmix.stats import _second_full, _second_pooled
 
@@ -85,10 +85,12 @@ def test_symmetric_second_moments_match_gemm(dtype, n, d):
     assert full.dtype == np.float64  # moved back to the shift in float64
     expected = np.stack([(Xc.T * wr[j]) @ Xc for j in range(k)])
     np.testing.assert_allclose(full, expected, **tol)
-    np.testing.assert_array_equal(full, np.swapaxes(full, 1, 2))  # both triangles filled
+    if d >= 12:  # syrk: both triangles filled from one
+        np.testing.assert_array_equal(full, np.swapaxes(full, 1, 2))
     pooled = _second_pooled(Xc, w, wr)
     np.testing.assert_allclose(pooled, (Xc.T * w) @ Xc, **tol)
-    np.testing.assert_array_equal(pooled, pooled.T)
+    if d >= 12:
+        np.testing.assert_array_equal(pooled, pooled.T)
 
 
 @pytest.mark.parametrize("compiled", [True, False])
