@@ -42,6 +42,7 @@ from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
 from .estep import GMMParams, log_resp, rows_label, rows_log_density, rows_resp
 from .execution import (
+    default_chunk_size,
     is_block_input,
     map_blocks_sum,
     map_rows,
@@ -99,6 +100,13 @@ class FitRecord(NamedTuple):
     n_components: int
     events: tuple[CollapseEvent, ...]
     error: str | None = None
+
+
+def _model_chunk(model: CovarianceModel, n_components: int, X: np.ndarray) -> int:
+    """Default rows per chunk for this model's widest E-step temporary and X's dtype."""
+    d = X.shape[1]
+    itemsize = 4 if X.dtype == np.float32 else 8
+    return default_chunk_size(n_components, d, model.layout.row_width(n_components, d), itemsize)
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
@@ -356,6 +364,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         X, w, shift, chunk = data.X, data.w, data.shift, data.chunk_size
         model = get_model(self.covariance_type)
         k = self.n_components
+        if self.chunk_size is None and data.summary is None:
+            chunk = _model_chunk(model, k, X)
         prior, reg = self._prior_and_reg(X, w, model, shift, chunk)
         if prior is None and w is not None:
             # With fewer distinct rows than components the likelihood is unbounded.
@@ -661,6 +671,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         params = self._get_params()
         shift = self.weights_ @ self.means_
         chunk = resolve_chunk_size(self.chunk_size, self.weights_.shape[0], self.n_features_in_)
+        if self.chunk_size is None and isinstance(X, np.ndarray):
+            chunk = _model_chunk(model, self.weights_.shape[0], X)
         return X, params, model, shift, chunk
 
     # ------------------------------------------------------------ predict

@@ -64,6 +64,10 @@ class Layout:
 
     name: str = ""
 
+    def row_width(self, n_components: int, n_features: int) -> int:
+        """Values per row of the E-step's widest temporary (sets the default chunk)."""
+        return n_components * n_features
+
     def precisions_cholesky(self, cov: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -259,6 +263,10 @@ class TiedLayout(Layout):
 class DiagLayout(Layout):
     name = "diag"
 
+    def row_width(self, n_components: int, n_features: int) -> int:
+        # rows as [x², x, 1] and the (k, n) log-densities: no (n, k, d) array
+        return max(2 * n_features + 1, n_components)
+
     def shape(self, k: int, d: int) -> tuple[int, ...]:
         return (k, d)
 
@@ -312,6 +320,10 @@ class DiagLayout(Layout):
 
 class SphericalLayout(Layout):
     name = "spherical"
+
+    def row_width(self, n_components: int, n_features: int) -> int:
+        # rows as [x², x, 1] and the (k, n) log-densities: no (n, k, d) array
+        return max(2 * n_features + 1, n_components)
 
     def shape(self, k: int, d: int) -> tuple[int, ...]:
         return (k,)

@@ -32,10 +32,15 @@ _N_THREADS: contextvars.ContextVar[int] = contextvars.ContextVar("gaussmix_threa
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
-def default_chunk_size(n_components: int, n_features: int) -> int:
-    """Rows per chunk so that a (chunk, k, d) float64 temporary is about 4 MiB."""
-    width = max(n_components * n_features, 1)
-    return int(min(_MAX_CHUNK, max(_MIN_CHUNK, _CHUNK_BYTES // (8 * width))))
+def default_chunk_size(n_components: int, n_features: int, width: int | None = None,
+                       itemsize: int = 8) -> int:
+    """Rows per chunk so that the widest per-row temporary is about 4 MiB.
+
+    ``width`` is that temporary's values per row (default ``k * d``: the
+    (chunk, k, d) of full covariances); ``itemsize`` its bytes per value.
+    """
+    width = max(n_components * n_features if width is None else width, 1)
+    return int(min(_MAX_CHUNK, max(_MIN_CHUNK, _CHUNK_BYTES // (itemsize * width))))
 
 
 def resolve_chunk_size(chunk_size: int | None, n_components: int, n_features: int) -> int:
