@@ -32,17 +32,17 @@ _TILE = 256
 
 @kernel(reassociate=True)
 def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  # type: ignore[no-untyped-def]
-                   buf, gbuf):
+                   buf):
     """Nearest centre of each row; weighted counts and sums per centre; inertia.
 
-    One pass per tile of rows: shift into a float64 buffer (and a copy in the
-    input's dtype: float32 rows get a float32 GEMM, twice the rate, as in
-    scikit-learn), one GEMM against the centres, then argmin and the float64
-    accumulation row by row. ``labels``/``d2`` are written when they have a
-    row each (an empty array skips either); the inertia (returned, else 0)
-    is summed only when ``inertia`` is true. Ties go to the first centre.
-    ``buf`` (float64) and ``gbuf`` (the input's dtype) are (tile, d) buffers:
-    the same array for float64 input, so nothing is copied twice.
+    One pass per tile of rows: shift into a buffer in the input's dtype
+    (float32 rows get a float32 GEMM, twice the rate, as in scikit-learn),
+    one GEMM against the centres, then argmin, and the sums accumulated in
+    float64 from the rows themselves (so float32 rounding of the buffer only
+    touches the choice of centre). ``labels``/``d2`` are written when they
+    have a row each (an empty array skips either); the inertia (returned,
+    else 0) is summed only when ``inertia`` is true. Ties go to the first
+    centre. ``buf`` is the (tile, d) buffer.
     """
     n, d = X.shape
     k = centers_c.shape[0]
@@ -53,7 +53,6 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
             csq[c] += centers_c[c, j] * centers_c[c, j]
     keep_labels = labels.shape[0] > 0
     keep_d2 = d2.shape[0] > 0
-    narrow = buf.ctypes.data != gbuf.ctypes.data
     dots = np.empty((_TILE, k), dtype=X.dtype)
     total = 0.0
     for start in range(0, n, _TILE):
@@ -61,12 +60,8 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
         for i in range(m):
             for j in range(d):
                 buf[i, j] = X[start + i, j] - shift[j]
-        if narrow:
-            for i in range(m):
-                for j in range(d):
-                    gbuf[i, j] = buf[i, j]
         # (a leading slice keeps C order: one buffer serves the short last tile)
-        np.dot(gbuf[:m], ct, dots[:m])
+        np.dot(buf[:m], ct, dots[:m])
         for i in range(m):
             # ||x||² is the same for every centre: the argmin needs ||c||² - 2 x·c.
             best = np.inf
@@ -79,11 +74,11 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
             wi = w[start + i]
             counts[lab] += wi
             for j in range(d):
-                sums[lab, j] += wi * buf[i, j]
+                sums[lab, j] += wi * (np.float64(X[start + i, j]) - shift[j])
             if inertia or keep_d2:
                 dist = 0.0  # to the chosen centre directly: no cancellation
                 for j in range(d):
-                    t = buf[i, j] - centers_c[lab, j]
+                    t = (np.float64(X[start + i, j]) - shift[j]) - centers_c[lab, j]
                     dist += t * t
                 total += wi * dist
                 if keep_d2:
@@ -93,10 +88,9 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     return total
 
 
-def _tile_buffers(dtype: np.dtype, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """The float64 tile buffer and the GEMM's (one array unless rows are float32)."""
-    buf = np.empty((_TILE, d))
-    return buf, (np.empty((_TILE, d), dtype=np.float32) if dtype == np.float32 else buf)
+def _tile_buffers(dtype: np.dtype, d: int) -> tuple[np.ndarray]:
+    """The kernel's (tile, d) buffer, in the dtype of the rows."""
+    return (np.empty((_TILE, d), dtype=np.float32 if dtype == np.float32 else np.float64),)
 
 
 _NO_LABELS = np.empty(0, dtype=np.intp)
