@@ -158,9 +158,11 @@ def _second_full_about(
         # Plain weighted GEMMs on each component's centred copy, built along
         # contiguous rows.
         XcT = np.ascontiguousarray(Xc.T)
+        D, Z = np.empty_like(XcT), np.empty_like(XcT)
         for j in range(k):
-            D = XcT - c[j][:, None]
-            np.matmul(D * wr[j], D.T, out=Sc[j])
+            np.subtract(XcT, c[j][:, None], out=D)
+            np.multiply(D, wr[j], out=Z)
+            np.matmul(Z, D.T, out=Sc[j])
     else:
         # Per component, Σ r (x - c)(x - c)ᵀ = Zᵀ Z over the rows that count,
         # each scaled by sqrt(r). NumPy computes ``Z.T @ Z`` (one buffer,
