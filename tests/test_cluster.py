@@ -202,3 +202,21 @@ def test_first_kmeans_plusplus_draw_follows_the_weights(chunk):
         got = _draw_by_weight(w, u, chunk)
         assert got == np.searchsorted(cum, u * cum[-1], side="right")
         assert w[got] > 0
+
+
+def test_unit_weight_broadcast_takes_the_unweighted_kernel_path():
+    from gaussmix.kmeans import _assign, _kernel_weights
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(700, 3))
+    centers_c = rng.normal(size=(4, 3))
+    unit = np.broadcast_to(1.0, (700,))
+    assert _kernel_weights(unit).size == 0  # no per-row weight copied
+    assert _kernel_weights(np.broadcast_to(2.0, (700,))).size == 700
+    a, la, da = _assign(X, unit, centers_c, np.zeros(3), rows=True)
+    b, lb, db = _assign(X, np.ones(700), centers_c, np.zeros(3), rows=True)
+    np.testing.assert_array_equal(la, lb)
+    np.testing.assert_array_equal(da, db)
+    np.testing.assert_array_equal(a.sk, b.sk)
+    np.testing.assert_array_equal(a.nk, b.nk)
+    assert a.objective == b.objective

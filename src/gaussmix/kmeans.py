@@ -42,7 +42,7 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     touches the choice of centre). ``labels``/``d2`` are written when they
     have a row each (an empty array skips either); the inertia (returned,
     else 0) is summed only when ``inertia`` is true. Ties go to the first
-    centre. ``buf`` is the (tile, d) buffer.
+    centre. ``buf`` is the (tile, d) buffer; an empty ``w`` means unit weights.
     """
     n, d = X.shape
     k = centers_c.shape[0]
@@ -54,6 +54,7 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     keep_labels = labels.shape[0] > 0
     keep_d2 = d2.shape[0] > 0
     dots = np.empty((_TILE, k), dtype=X.dtype)
+    unweighted = 1 if w.shape[0] == 0 else 0  # an empty w stands for unit weights
     total = 0.0
     for start in range(0, n, _TILE):
         m = min(_TILE, n - start)
@@ -71,7 +72,7 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
                 if v < best:
                     best = v
                     lab = c
-            wi = w[start + i]
+            wi = w[start + i] if unweighted == 0 else 1.0
             counts[lab] += wi
             for j in range(d):
                 sums[lab, j] += wi * (np.float64(X[start + i, j]) - shift[j])
@@ -93,6 +94,13 @@ def _tile_buffers(dtype: np.dtype, d: int) -> tuple[np.ndarray]:
     return (np.empty((_TILE, d), dtype=np.float32 if dtype == np.float32 else np.float64),)
 
 
+def _kernel_weights(w: np.ndarray) -> np.ndarray:
+    """Weights for the kernel: an empty array for the unweighted broadcast of 1.0."""
+    if w.ndim == 1 and w.strides == (0,) and w.size and w[0] == 1.0:
+        return _NO_D2
+    return np.ascontiguousarray(w, dtype=np.float64)
+
+
 _NO_LABELS = np.empty(0, dtype=np.intp)
 _NO_D2 = np.empty(0)
 
@@ -111,7 +119,7 @@ def _assign(
     sums, counts = np.zeros((k, d)), np.zeros(k)
     labels = np.empty(n, dtype=np.intp) if rows else _NO_LABELS
     d2 = np.empty(n) if rows else _NO_D2
-    inertia = _assign_kernel(X, np.ascontiguousarray(w, dtype=np.float64),
+    inertia = _assign_kernel(X, _kernel_weights(w),
                              np.ascontiguousarray(centers_c, dtype=np.float64),
                              np.ascontiguousarray(shift, dtype=np.float64),
                              sums, counts, labels, d2, inertia, *_tile_buffers(X.dtype, d))
@@ -216,7 +224,7 @@ def assign_labels(
     def block(sl: slice, wb: np.ndarray) -> float:
         Xb = np.asarray(X[sl])
         Xb = np.ascontiguousarray(Xb if Xb.dtype == np.float32 else Xb.astype(np.float64))
-        return float(_assign_kernel(Xb, np.ascontiguousarray(wb, dtype=np.float64), cc, shift,
+        return float(_assign_kernel(Xb, _kernel_weights(wb), cc, shift,
                                     np.zeros((k, d)), np.zeros(k), labels[sl], _NO_D2, True,
                                     *_tile_buffers(Xb.dtype, d)))
 
