@@ -94,9 +94,19 @@ def _tile_buffers(dtype: np.dtype, d: int) -> tuple[np.ndarray]:
     return (np.empty((_TILE, d), dtype=np.float32 if dtype == np.float32 else np.float64),)
 
 
-def _kernel_weights(w: np.ndarray) -> np.ndarray:
-    """Weights for the kernel: an empty array for the unweighted broadcast of 1.0."""
-    if w.ndim == 1 and w.strides == (0,) and w.size and w[0] == 1.0:
+def _is_unit(w: Any) -> bool:
+    """Whether ``w`` is the broadcast 1.0 of an unweighted fit."""
+    return (isinstance(w, np.ndarray) and w.ndim == 1 and w.strides == (0,) and w.size > 0
+            and w[0] == 1.0)
+
+
+def _kernel_weights(w: np.ndarray, unit: bool = False) -> np.ndarray:
+    """Weights for the kernel: an empty array stands for unit weights (nothing read per row).
+
+    ``unit`` says so for blocks whose weights the chunk map has already made
+    contiguous (it serves a broadcast as slices of one array).
+    """
+    if unit or _is_unit(w):
         return _NO_D2
     return np.ascontiguousarray(w, dtype=np.float64)
 
@@ -107,7 +117,7 @@ _NO_D2 = np.empty(0)
 
 def _assign(
     X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, shift: np.ndarray, rows: bool,
-    inertia: bool = True,
+    inertia: bool = True, unit: bool = False,
 ) -> tuple[SuffStats, np.ndarray, np.ndarray]:
     """Run :func:`_assign_kernel` on a block; statistics (objective: -inertia), labels, d2."""
     X = np.asarray(X)
@@ -119,7 +129,7 @@ def _assign(
     sums, counts = np.zeros((k, d)), np.zeros(k)
     labels = np.empty(n, dtype=np.intp) if rows else _NO_LABELS
     d2 = np.empty(n) if rows else _NO_D2
-    inertia = _assign_kernel(X, _kernel_weights(w),
+    inertia = _assign_kernel(X, _kernel_weights(w, unit),
                              np.ascontiguousarray(centers_c, dtype=np.float64),
                              np.ascontiguousarray(shift, dtype=np.float64),
                              sums, counts, labels, d2, inertia, *_tile_buffers(X.dtype, d))
@@ -171,8 +181,8 @@ def _farthest(size: int, d2: np.ndarray, rows: np.ndarray, labels: np.ndarray,
 
 
 def _lloyd_stats(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
-                 shift: np.ndarray, inertia: bool = False) -> SuffStats:
-    return _assign(X, w, centers_c, shift, rows=False, inertia=inertia)[0]
+                 shift: np.ndarray, inertia: bool = False, unit: bool = False) -> SuffStats:
+    return _assign(X, w, centers_c, shift, rows=False, inertia=inertia, unit=unit)[0]
 
 
 def _lloyd_far(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
@@ -220,11 +230,12 @@ def assign_labels(
     labels = np.empty(n, dtype=np.intp)
     cc = centers - shift
     k, d = cc.shape
+    unit = _is_unit(w)
 
     def block(sl: slice, wb: np.ndarray) -> float:
         Xb = np.asarray(X[sl])
         Xb = np.ascontiguousarray(Xb if Xb.dtype == np.float32 else Xb.astype(np.float64))
-        return float(_assign_kernel(Xb, _kernel_weights(wb), cc, shift,
+        return float(_assign_kernel(Xb, _kernel_weights(wb, unit), cc, shift,
                                     np.zeros((k, d)), np.zeros(k), labels[sl], _NO_D2, True,
                                     *_tile_buffers(Xb.dtype, d)))
 
@@ -255,10 +266,11 @@ def lloyd(
     """
     centers_c = np.asarray(centers_init, dtype=np.float64) - shift
     chunk = _kernel_chunk(X.shape[0], chunk_size) if isinstance(X, np.ndarray) else chunk_size
+    unit = _is_unit(w)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         on = {"centers_c": centers_c, "shift": shift}
-        stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, **on))
+        stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, unit=unit, **on))
         if np.any(stats.nk == 0):
             stats = _relocate_empty(stats, map_blocks_sum(X, w, chunk, partial(_lloyd_far, **on)))
         new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
@@ -272,7 +284,7 @@ def lloyd(
         labels, inertia = assign_labels(X, w, centers, shift, chunk_size)
         return KMeansResult(centers, labels, inertia, n_iter)
     stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c, shift=shift,
-                                                inertia=True))
+                                                inertia=True, unit=unit))
     return KMeansResult(centers, None, -stats.objective, n_iter)
 
 
