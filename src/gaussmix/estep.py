@@ -211,9 +211,7 @@ def log_resp(
     log_resp : ndarray of shape (n_rows, n_components)
     """
     _, wlp = weighted_log_prob_kn(X, params, model, shift)
-    m = wlp.max(axis=0)
-    m[~np.isfinite(m)] = 0.0
-    lse = np.log(np.exp(wlp - m).sum(axis=0)) + m
+    lse = _normalise_kn(wlp.copy())[1]
     wlp -= lse
     return lse, wlp.T
 
