@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._input import check_predict_input, prepare_fit_input
+from ._input import check_predict_input, prepare_fit_input, weighted_mean
 from ._validation import (
     N_JOBS_CONSTRAINT,
     check_array_shape,
@@ -58,13 +58,6 @@ from .prior import ConjugatePrior, data_moments, resolve_prior
 from .stats import compute_stats
 
 logger = logging.getLogger("gaussmix")
-
-
-def _weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
-    def part(Xb: np.ndarray, wb: np.ndarray) -> np.ndarray:
-        return wb @ np.asarray(Xb, dtype=np.float64)
-
-    return map_blocks_sum(X, w, chunk_size, part) / w.sum()
 
 
 def _data_cov(X: Any, w: np.ndarray | None, shift: np.ndarray, chunk: int) -> np.ndarray:
@@ -543,7 +536,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             check_n_components(self.n_components, X)
             model = get_model(self.covariance_type)
             chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
-            shift = _weighted_mean(X, w, chunk)
+            shift = weighted_mean(X, w, chunk)
             rng = check_random_state(self.random_state)
             params, _ = self._initial_params(X, w, model, rng, shift, chunk)
             self.lower_bounds_ = []
@@ -552,7 +545,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             w = check_sample_weight(sample_weight, X)
             model = get_model(self.covariance_model_)
             chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
-            shift = state.shift if state is not None else _weighted_mean(X, w, chunk)
+            shift = state.shift if state is not None else weighted_mean(X, w, chunk)
             params = self._get_params()
             if state is None:
                 self.lower_bounds_ = []
