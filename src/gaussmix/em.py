@@ -28,6 +28,32 @@ logger = logging.getLogger("gaussmix")
 STOPPING_RULES = ("absolute", "relative")
 
 
+class FitRecord(NamedTuple):
+    """One initialisation of a fit (an entry of ``fit_history_``).
+
+    Attributes
+    ----------
+    restart : int
+    objective : float
+        Final objective per unit weight (``-inf`` if the run failed).
+    converged : bool
+    n_iter : int
+    n_components : int
+        Components left at the end (fewer after drops).
+    events : tuple of CollapseEvent
+    error : str or None
+        Why the run failed, when it did.
+    """
+
+    restart: int
+    objective: float
+    converged: bool
+    n_iter: int
+    n_components: int
+    events: tuple[CollapseEvent, ...]
+    error: str | None = None
+
+
 class EMResult(NamedTuple):
     """Outcome of one EM run.
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from ._validation import check_array_shape, check_weights_init
 from .covariance import CovarianceModel
+from .estep import GMMParams
 from .execution import (
     RowSlices,
     iter_slices,
@@ -104,3 +107,26 @@ def initial_stats(
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
     return stats_from_partition(X, w, labels, n_components, kind, shift, chunk_size)
 
+
+def with_given(
+    params: GMMParams | None, weights_init: Any, means_init: Any, precisions_init: Any,
+    model: CovarianceModel, k: int, d: int,
+) -> GMMParams:
+    """Starting parameters with the user's ``*_init`` arrays (checked) in place of the found ones.
+
+    ``params`` may be None only when all three arrays are given.
+    """
+    weights = params.weights if params is not None else None
+    means = params.means if params is not None else None
+    cov = params.covariances if params is not None else None
+    pc = params.precisions_cholesky if params is not None else None
+    if weights_init is not None:
+        weights = check_weights_init(weights_init, k)
+    if means_init is not None:
+        means = check_array_shape(means_init, (k, d), "means_init")
+    if precisions_init is not None:
+        prec = check_array_shape(precisions_init, model.layout.shape(k, d), "precisions_init")
+        cov, _ = model.layout.from_precisions(prec)
+        pc = model.layout.precisions_cholesky(cov)
+    assert weights is not None and means is not None and cov is not None and pc is not None
+    return GMMParams(weights, means, cov, pc)

@@ -11,7 +11,7 @@ import logging
 import warnings
 from functools import partial
 from numbers import Integral, Real
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -23,12 +23,10 @@ from sklearn.utils.validation import check_is_fitted
 from ._input import check_predict_input, prepare_fit_input, weighted_mean
 from ._validation import (
     N_JOBS_CONSTRAINT,
-    check_array_shape,
     check_distinct_rows,
     check_n_components,
     check_resp_init,
     check_sample_weight,
-    check_weights_init,
     check_X,
 )
 from .collapse import (
@@ -39,7 +37,7 @@ from .collapse import (
     CollapseWarning,
 )
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
-from .em import STOPPING_RULES, EMResult, lowest_rows, run_em
+from .em import STOPPING_RULES, EMResult, FitRecord, lowest_rows, run_em
 from .estep import GMMParams, log_resp, rows_label, rows_log_density, rows_resp
 from .execution import (
     default_chunk_size,
@@ -50,7 +48,7 @@ from .execution import (
     resolve_chunk_size,
 )
 from .execution.summary import DataSummary
-from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp
+from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp, with_given
 from .init_streaming import initial_stats_streaming
 from .mstep import mstep
 from .online import OnlineState, stepwise_update
@@ -67,32 +65,6 @@ def _data_cov(X: Any, w: np.ndarray | None, shift: np.ndarray, chunk: int) -> np
         return compute_stats(Xc, wb, np.ones((Xc.shape[0], 1)), "pooled")
 
     return data_moments(map_blocks_sum(X, w, chunk, block), shift, "pooled")[1]
-
-
-class FitRecord(NamedTuple):
-    """One initialisation of a fit (an entry of ``fit_history_``).
-
-    Attributes
-    ----------
-    restart : int
-    objective : float
-        Final objective per unit weight (``-inf`` if the run failed).
-    converged : bool
-    n_iter : int
-    n_components : int
-        Components left at the end (fewer after drops).
-    events : tuple of CollapseEvent
-    error : str or None
-        Why the run failed, when it did.
-    """
-
-    restart: int
-    objective: float
-    converged: bool
-    n_iter: int
-    n_components: int
-    events: tuple[CollapseEvent, ...]
-    error: str | None = None
 
 
 def _model_chunk(model: CovarianceModel, n_components: int, X: np.ndarray) -> int:
@@ -622,21 +594,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 "precisions_init no longer fit them; " + str(events[0]),
                 events[0].component, 0, events[0].reason,
             )
-        weights = params.weights if params is not None else None
-        means = params.means if params is not None else None
-        cov = params.covariances if params is not None else None
-        pc = params.precisions_cholesky if params is not None else None
-        if self.weights_init is not None:
-            weights = check_weights_init(self.weights_init, k)
-        if self.means_init is not None:
-            means = check_array_shape(self.means_init, (k, d), "means_init")
-        if self.precisions_init is not None:
-            shape = model.layout.shape(k, d)
-            prec = check_array_shape(self.precisions_init, shape, "precisions_init")
-            cov, _ = model.layout.from_precisions(prec)
-            pc = model.layout.precisions_cholesky(cov)
-        assert weights is not None and means is not None and cov is not None and pc is not None
-        return GMMParams(weights, means, cov, pc), events
+        return with_given(params, *given, model, k, d), events
 
     # ------------------------------------------------------------ state
     def _set_params(self, params: GMMParams, model: CovarianceModel) -> None:
