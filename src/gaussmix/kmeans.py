@@ -15,6 +15,7 @@ import numpy as np
 
 from ._jit import kernel
 from .execution import RowSlices, map_blocks_sum
+from .execution.chunks import constant_weight
 from .stats import SuffStats
 
 
@@ -96,8 +97,7 @@ def _tile_buffers(dtype: np.dtype, d: int) -> tuple[np.ndarray]:
 
 def _is_unit(w: Any) -> bool:
     """Whether ``w`` is the broadcast 1.0 of an unweighted fit."""
-    return (isinstance(w, np.ndarray) and w.ndim == 1 and w.strides == (0,) and w.size > 0
-            and w[0] == 1.0)
+    return constant_weight(w) == 1.0
 
 
 def _kernel_weights(w: np.ndarray, unit: bool = False) -> np.ndarray:

@@ -142,10 +142,18 @@ def _weight_chunks(w: np.ndarray, chunk_size: int) -> Callable[[slice], np.ndarr
     """Each chunk's weights. A constant broadcast (unweighted fits keep no weight
     per row) is served as slices of one contiguous chunk-sized array: a
     stride-0 vector falls off BLAS, ``w @ M`` on it is ~10x slower."""
-    if w.ndim == 1 and w.size and w.strides == (0,):
-        const = np.full(min(chunk_size, w.shape[0]), w[0])
+    value = constant_weight(w)
+    if value is not None:
+        const = np.full(min(chunk_size, w.shape[0]), value)
         return lambda sl: const[: sl.stop - sl.start]
     return lambda sl: w[sl]
+
+
+def constant_weight(w: Any) -> float | None:
+    """The value of a broadcast (stride-0) weight vector, else None."""
+    if isinstance(w, np.ndarray) and w.ndim == 1 and w.size and w.strides == (0,):
+        return float(w[0])
+    return None
 
 
 def map_blocks_sum(
