@@ -187,12 +187,11 @@ def check_sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray:
     """
     if sample_weight is None:
         return np.broadcast_to(np.float64(1.0), (X.shape[0],))
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight)
-        if sw.ndim == 1 and sw.shape[0] == X.shape[0] and np.issubdtype(sw.dtype, np.number):
-            bad = np.flatnonzero(~np.isfinite(sw.astype(np.float64)))
-            if bad.size:
-                raise ValueError(f"sample_weight contains NaN or inf (first at index {bad[0]})")
+    sw = np.asarray(sample_weight)
+    if sw.ndim == 1 and sw.shape[0] == X.shape[0] and np.issubdtype(sw.dtype, np.number):
+        bad = np.flatnonzero(~np.isfinite(sw.astype(np.float64)))
+        if bad.size:
+            raise ValueError(f"sample_weight contains NaN or inf (first at index {bad[0]})")
     w = _check_sample_weight(sample_weight, X, dtype=np.float64)
     neg = np.flatnonzero(w < 0)
     if neg.size:
