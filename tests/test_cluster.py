@@ -170,7 +170,7 @@ def test_kmeans_plusplus_matches_the_textbook_form(dtype, chunk):
     X = blobs(600, 3, 6, seed=4).astype(dtype)
     w = np.random.default_rng(0).integers(0, 3, 600).astype(float)
     shift = X.astype(np.float64).mean(axis=0)
-    got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), shift, chunk, n_local_trials=3)
+    got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), chunk, n_local_trials=3)
     ref = _plusplus_reference(X, w, 6, 5, shift, 3)
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     # every centre is a row of the data, and never one of weight zero

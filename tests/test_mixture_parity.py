@@ -101,3 +101,23 @@ def test_float32_matches_sklearn_float32(ct):
     err_got = np.abs(got.means_ - exact.means_).max()
     err_ref = np.abs(ref.means_ - exact.means_).max()
     assert err_got <= 2 * err_ref + 1e-5
+
+
+@pytest.mark.parametrize("ct", TYPES)
+def test_default_settings_reach_sklearns_default_fit(ct):
+    """No starting parameters given: the k-means start (k-means++ draws from the
+    same random stream, then Lloyd) and EM land on scikit-learn's own default
+    fit, seed for seed, local optimum for local optimum."""
+    from .conftest import blobs
+
+    X = blobs(3000, 4, 6, seed=11)
+    scores = set()
+    for seed in range(6):
+        ref = SkGMM(6, covariance_type=ct, random_state=seed).fit(X)
+        got = GaussianMixture(6, covariance_type=ct, random_state=seed).fit(X)
+        assert got.n_iter_ == ref.n_iter_
+        assert got.score(X) == pytest.approx(ref.score(X), rel=1e-9)
+        np.testing.assert_allclose(np.sort(got.means_, axis=0), np.sort(ref.means_, axis=0),
+                                   rtol=1e-7, atol=1e-9)
+        scores.add(round(ref.score(X), 6))
+    assert len(scores) > 1  # the seeds reach different optima: the match is not luck

@@ -111,6 +111,15 @@ def _kernel_weights(w: np.ndarray, unit: bool = False) -> np.ndarray:
     return np.ascontiguousarray(w, dtype=np.float64)
 
 
+def _kernel_rows(X: Any) -> np.ndarray:
+    """A block as the kernels take it: C order, float32 kept, anything else float64.
+
+    (Compiled for C order: a Fortran block is copied once; float64 is not copied.)
+    """
+    X = np.asarray(X)
+    return np.ascontiguousarray(X if X.dtype == np.float32 else X.astype(np.float64, copy=False))
+
+
 _NO_LABELS = np.empty(0, dtype=np.intp)
 _NO_D2 = np.empty(0)
 
@@ -120,10 +129,7 @@ def _assign(
     inertia: bool = True, unit: bool = False,
 ) -> tuple[SuffStats, np.ndarray, np.ndarray]:
     """Run :func:`_assign_kernel` on a block; statistics (objective: -inertia), labels, d2."""
-    X = np.asarray(X)
-    if X.dtype != np.float32:
-        X = X.astype(np.float64, copy=False)
-    X = np.ascontiguousarray(X)  # compiled for C order; a Fortran block is copied once
+    X = _kernel_rows(X)
     k, d = centers_c.shape
     n = X.shape[0]
     sums, counts = np.zeros((k, d)), np.zeros(k)
@@ -233,8 +239,7 @@ def assign_labels(
     unit = _is_unit(w)
 
     def block(sl: slice, wb: np.ndarray) -> float:
-        Xb = np.asarray(X[sl])
-        Xb = np.ascontiguousarray(Xb if Xb.dtype == np.float32 else Xb.astype(np.float64))
+        Xb = _kernel_rows(X[sl])
         return float(_assign_kernel(Xb, _kernel_weights(wb, unit), cc, shift,
                                     np.zeros((k, d)), np.zeros(k), labels[sl], _NO_D2, True,
                                     *_tile_buffers(Xb.dtype, d)))
@@ -289,48 +294,73 @@ def lloyd(
 
 
 @kernel(reassociate=True)
-def _pp_closest(X, w, shift, center, closest, first):  # type: ignore[no-untyped-def]
-    """k-means++: lower each row's ``D(x)²`` to its distance to ``center``; ``Σ w D(x)²``."""
+def _pp_first(X, w, center, closest):  # type: ignore[no-untyped-def]
+    """k-means++: each row's ``D(x)²``, its distance to the first centre; ``Σ w D(x)²``.
+
+    Distances are taken between raw rows and a raw row (the centres are data
+    rows): each difference is rounded once, with no shift to cancel.
+    """
     n, d = X.shape
     pot = 0.0
     for i in range(n):
         dist = 0.0
         for j in range(d):
-            t = X[i, j] - shift[j] - center[j]
+            t = X[i, j] - center[j]
             dist += t * t
-        if first or dist < closest[i]:
-            closest[i] = dist
-        pot += w[i] * closest[i]
+        closest[i] = dist
+        pot += w[i] * dist
     return pot
 
 
 @kernel(reassociate=True)
-def _pp_scores(X, w, shift, cand, closest, pots):  # type: ignore[no-untyped-def]
-    """k-means++: add ``Σ w min(D(x)², ||x - c||²)`` of each candidate ``c`` to ``pots``."""
+def _pp_scores(X, w, cand, closest, pots, mask):  # type: ignore[no-untyped-def]
+    """k-means++: add ``Σ w min(D(x)², ||x - c||²)`` of each candidate ``c`` to ``pots``.
+
+    Bit ``c`` of ``mask`` is set on the rows that candidate ``c`` would move
+    closer (bits past the mask's width are not kept): once a candidate is
+    chosen, :func:`_pp_lower` revisits only those rows. A direct loop beats
+    a GEMM here: a handful of candidates leaves BLAS a (rows, d) x (d, 2-8)
+    product that costs less than the shifted copy it needs.
+    """
     n, d = X.shape
     t = cand.shape[0]
-    ct = np.ascontiguousarray(cand.T)
-    csq = np.zeros(t)
-    for c in range(t):
-        for j in range(d):
-            csq[c] += cand[c, j] * cand[c, j]
-    buf = np.empty((_TILE, d))
-    dots = np.empty((_TILE, t))
-    for start in range(0, n, _TILE):
-        m = min(_TILE, n - start)
-        for i in range(m):
+    for i in range(n):
+        di = closest[i]
+        wi = w[i]
+        bits = 0
+        for c in range(t):
+            dist = 0.0
             for j in range(d):
-                buf[i, j] = X[start + i, j] - shift[j]
-        np.dot(buf[:m], ct, dots[:m])
-        for i in range(m):
-            xx = 0.0
+                v = X[i, j] - cand[c, j]
+                dist += v * v
+            if dist < di:
+                pots[c] += wi * dist
+                if c < 64:
+                    bits |= 1 << c
+            else:
+                pots[c] += wi * di
+        mask[i] = bits
+
+
+@kernel(reassociate=True)
+def _pp_lower(X, w, center, closest, mask, bit):  # type: ignore[no-untyped-def]
+    """k-means++: lower ``D(x)²`` to the distance to the chosen candidate; ``Σ w D(x)²``.
+
+    Only rows with ``bit`` set in ``mask`` can move (all rows when ``bit``
+    is negative); the distance is recomputed exactly as in :func:`_pp_scores`.
+    """
+    n, d = X.shape
+    pot = 0.0
+    for i in range(n):
+        if bit < 0 or (mask[i] >> bit) & 1:
+            dist = 0.0
             for j in range(d):
-                xx += buf[i, j] * buf[i, j]
-            wi = w[start + i]
-            di = closest[start + i]
-            for c in range(t):
-                dist = max(xx - 2.0 * dots[i, c] + csq[c], 0.0)
-                pots[c] += wi * min(dist, di)
+                t = X[i, j] - center[j]
+                dist += t * t
+            if dist < closest[i]:
+                closest[i] = dist
+        pot += w[i] * closest[i]
+    return pot
 
 
 @kernel
@@ -389,7 +419,6 @@ def kmeans_plusplus(
     w: np.ndarray,
     n_clusters: int,
     rng: np.random.RandomState,
-    shift: np.ndarray,
     chunk_size: int,
     n_local_trials: int | None = None,
 ) -> np.ndarray:
@@ -404,24 +433,26 @@ def kmeans_plusplus(
         n_local_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, d))
     first = _draw_by_weight(w, float(rng.uniform()), chunk_size)
-    centers[0] = np.asarray(X[first], dtype=np.float64) - shift
+    centers[0] = X[first]
     rows = RowSlices(n)
     chunk = _kernel_chunk(n, chunk_size)
     closest = np.empty(n)
+    # One bit per candidate and row: which rows each candidate would move.
+    width = next((b for b in (8, 16, 32, 64) if n_local_trials <= b), 64)
+    mask = np.empty(n, dtype=f"uint{width}")
 
-    def block(sl: slice) -> np.ndarray:
-        Xb = np.asarray(X[sl])
-        return np.ascontiguousarray(Xb if Xb.dtype == np.float32 else Xb.astype(np.float64))
-
-    def lower(sl: slice, wb: np.ndarray, c: np.ndarray, first: bool) -> float:
-        return float(_pp_closest(block(sl), wb, shift, c, closest[sl], first))
+    def first_pass(sl: slice, wb: np.ndarray) -> float:
+        return float(_pp_first(_kernel_rows(X[sl]), wb, centers[0], closest[sl]))
 
     def scores(sl: slice, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
         pots = np.zeros(c.shape[0])
-        _pp_scores(block(sl), wb, shift, c, closest[sl], pots)
+        _pp_scores(_kernel_rows(X[sl]), wb, c, closest[sl], pots, mask[sl])
         return pots
 
-    pot: float = map_blocks_sum(rows, w, chunk, partial(lower, c=centers[0], first=True))
+    def lower(sl: slice, wb: np.ndarray, c: np.ndarray, bit: int) -> float:
+        return float(_pp_lower(_kernel_rows(X[sl]), wb, c, closest[sl], mask[sl], bit))
+
+    pot: float = map_blocks_sum(rows, w, chunk, first_pass)
     for c in range(1, n_clusters):
         if pot <= 0:  # fewer distinct points than clusters: any point will do
             cand = rng.choice(n, size=n_local_trials)
@@ -430,9 +461,10 @@ def kmeans_plusplus(
             order = np.argsort(u, kind="stable")
             cand = np.empty(n_local_trials, dtype=np.intp)
             cand[order] = _pp_draw(w, closest, u[order])
-        cand_c = np.asarray(X[cand], dtype=np.float64) - shift
-        pots = map_blocks_sum(rows, w, chunk, partial(scores, c=cand_c))
+        cand_x = np.asarray(X[cand], dtype=np.float64)
+        pots = map_blocks_sum(rows, w, chunk, partial(scores, c=cand_x))
         best = int(np.argmin(pots))
-        centers[c] = cand_c[best]
-        pot = map_blocks_sum(rows, w, chunk, partial(lower, c=centers[c], first=False))
-    return centers + shift
+        centers[c] = cand_x[best]
+        pot = map_blocks_sum(rows, w, chunk,
+                             partial(lower, c=centers[c], bit=best if best < width else -1))
+    return centers
