@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .._jit import kernel
+
 T = TypeVar("T")
 
 #: Target size in bytes of one chunk's widest float64 temporary, (chunk, k, d).
@@ -196,6 +198,20 @@ def map_rows(
     return np.concatenate(parts).astype(dtype, copy=False)
 
 
+@kernel(reassociate=True)
+def _weighted_sq_dev(X, w, shift):  # type: ignore[no-untyped-def]
+    """``Σ_i w_i ||x_i - shift||²`` in float64, without a shifted copy of the block."""
+    n, d = X.shape
+    total = 0.0
+    for i in range(n):
+        row = 0.0
+        for j in range(d):
+            t = X[i, j] - shift[j]
+            row += t * t
+        total += w[i] * row
+    return total
+
+
 def weighted_mean_variance(
     X: np.ndarray, w: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> float:
@@ -205,7 +221,10 @@ def weighted_mean_variance(
     """
 
     def part(Xb: np.ndarray, wb: np.ndarray) -> float:
-        Xc = np.asarray(Xb, dtype=np.float64) - shift
-        return float(wb @ np.einsum("ij,ij->i", Xc, Xc))
+        Xb = np.asarray(Xb)
+        if Xb.dtype != np.float32:
+            Xb = Xb.astype(np.float64, copy=False)
+        return float(_weighted_sq_dev(np.ascontiguousarray(Xb), np.ascontiguousarray(wb),
+                                      np.ascontiguousarray(shift, dtype=np.float64)))
 
     return map_blocks_sum(X, w, chunk_size, part) / (float(w.sum()) * X.shape[1])
