@@ -185,3 +185,24 @@ def test_second_moments_with_negative_weights_fall_back_to_gemm():
     np.testing.assert_allclose(_second_full(Xc, w, wr),
                                np.stack([(Xc.T * r) @ Xc for r in wr]), rtol=1e-12)
     np.testing.assert_allclose(_second_pooled(Xc, w, wr), (Xc.T * w) @ Xc, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["full", "diag", "pooled", "pooled_diag", "none"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_partition_stats_equal_the_one_hot_form(kind, dtype):
+    """The one-pass label kernel (diagonal kinds) against the one-hot GEMM form."""
+    from gaussmix.stats import partition_stats, stats_from_labels
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(500, 4)) * [1.0, 5.0, 0.1, 2.0] + 100.0).astype(dtype)
+    w = rng.integers(0, 3, 500).astype(float)
+    labels = rng.integers(0, 5, 500)
+    labels[labels == 3] = 4  # component 3 is empty
+    shift = X.astype(np.float64).mean(axis=0)
+    got = partition_stats(X, shift, w, labels, 5, kind)
+    ref = stats_from_labels(X.astype(np.float64) - shift, w, labels, 5, kind)
+    assert got.nk[3] == 0 and np.all(got.sk[3] == 0)
+    np.testing.assert_allclose(got.nk, ref.nk, rtol=1e-14)
+    np.testing.assert_allclose(got.sk, ref.sk, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(got.Sk, ref.Sk, rtol=1e-12, atol=1e-10)
+    assert np.shape(got.Sk) == np.shape(ref.Sk)

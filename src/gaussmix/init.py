@@ -17,7 +17,7 @@ from .execution import (
     weighted_mean_variance,
 )
 from .kmeans import assign_labels, kmeans_plusplus, lloyd
-from .stats import SuffStats, compute_stats, stats_from_labels
+from .stats import SuffStats, compute_stats, partition_stats
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
 
@@ -29,8 +29,7 @@ def stats_from_partition(
     """Statistics of a hard partition given as integer labels."""
     # Labels travel with their rows: map over (X, labels) chunk by chunk.
     def block(sl: slice, wb: np.ndarray) -> SuffStats:
-        Xc = np.asarray(X[sl], dtype=np.float64) - shift
-        return stats_from_labels(Xc, wb, labels[sl], n_components, kind)
+        return partition_stats(X[sl], shift, wb, labels[sl], n_components, kind)
 
     return map_blocks_sum(RowSlices(X.shape[0]), w, chunk_size, block)
 

@@ -302,6 +302,49 @@ def compute_stats(
     return compute_stats_kn(Xc, w, np.ascontiguousarray(resp.T), kind, objective)
 
 
+@kernel(reassociate=True)
+def _label_moments(X, shift, w, labels, nk, sk, sq):  # type: ignore[no-untyped-def]
+    """Per label: ``Σ w``, ``Σ w (x - shift)`` and, when ``sq`` has rows, ``Σ w (x - shift)²``.
+
+    One pass over the rows, no shifted copy and no one-hot matrix.
+    """
+    n, d = X.shape
+    squares = sq.shape[0] > 0
+    for i in range(n):
+        lab = labels[i]
+        wi = w[i]
+        nk[lab] += wi
+        for j in range(d):
+            t = X[i, j] - shift[j]
+            sk[lab, j] += wi * t
+            if squares:
+                sq[lab, j] += wi * t * t
+
+
+def partition_stats(
+    X: np.ndarray, shift: np.ndarray, w: np.ndarray, labels: np.ndarray, n_components: int,
+    kind: str,
+) -> SuffStats:
+    """Statistics of a hard partition of raw rows ``X`` (shifted here by ``shift``).
+
+    Kinds whose second moments are diagonal (or absent) take one kernel pass;
+    ``full`` and ``pooled`` go through :func:`stats_from_labels`.
+    """
+    X = np.asarray(X)
+    if kind in ("full", "pooled"):
+        return stats_from_labels(np.asarray(X, dtype=np.float64) - shift, w, labels,
+                                 n_components, kind)
+    X = np.ascontiguousarray(X if X.dtype == np.float32 else X.astype(np.float64, copy=False))
+    d = X.shape[1]
+    nk, sk = np.zeros(n_components), np.zeros((n_components, d))
+    sq = np.zeros((n_components if kind != "none" else 0, d))
+    _label_moments(X, np.ascontiguousarray(shift, dtype=np.float64),
+                   np.ascontiguousarray(w, dtype=np.float64),
+                   np.ascontiguousarray(labels, dtype=np.intp), nk, sk, sq)
+    Sk = {"diag": sq, "pooled_diag": sq.sum(axis=0), "none": np.zeros(())}[kind]
+    return SuffStats(nk, sk, Sk, 0.0)
+
+
 def stats_from_labels(
     Xc: np.ndarray, w: np.ndarray, labels: np.ndarray, n_components: int, kind: str,
     objective: float = 0.0,
