@@ -378,12 +378,11 @@ def _pp_scores(X, w, cand, closest, pots, mask):  # type: ignore[no-untyped-def]
             for j in range(d):
                 v = X[i, j] - cand[c, j]
                 dist += v * v
-            if dist < di:
-                pots[c] += wi * dist
-                if c < 64:
-                    bits |= 1 << c
-            else:
-                pots[c] += wi * di
+            # Branch-free (select and set-on-compare): whether a candidate is
+            # closer is a coin toss per row, and mispredictions cost 2-4x.
+            pots[c] += wi * min(dist, di)
+            if c < 64:
+                bits |= np.int64(dist < di) << c
         mask[i] = bits
 
 
@@ -396,15 +395,25 @@ def _pp_lower(X, w, center, closest, mask, bit):  # type: ignore[no-untyped-def]
     """
     n, d = X.shape
     pot = 0.0
-    for i in range(n):
-        if bit < 0 or (mask[i] >> bit) & 1:
+    every = 1 if bit < 0 else 0
+    shift = max(bit, 0)
+    idx = np.empty(_TILE, dtype=np.intp)
+    for start in range(0, n, _TILE):
+        m = min(_TILE, n - start)
+        # The tile's flagged rows, gathered without a branch per row.
+        cnt = 0
+        for i in range(m):
+            idx[cnt] = start + i
+            cnt += every | ((np.int64(mask[start + i]) >> shift) & 1)
+        for q in range(cnt):
+            i = idx[q]
             dist = 0.0
             for j in range(d):
                 t = X[i, j] - center[j]
                 dist += t * t
-            if dist < closest[i]:
-                closest[i] = dist
-        pot += w[i] * closest[i]
+            closest[i] = min(dist, closest[i])
+        for i in range(start, start + m):
+            pot += w[i] * closest[i]
     return pot
 
 
