@@ -164,14 +164,17 @@ def _plusplus_reference(X, w, k, rng, shift, trials):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("chunk", [7, 1000])
-def test_kmeans_plusplus_matches_the_textbook_form(dtype, chunk):
+@pytest.mark.parametrize(("n", "chunk"), [(600, 7), (600, 1000), (30_000, 1000)])
+def test_kmeans_plusplus_matches_the_textbook_form(dtype, n, chunk):
+    """(30,000 rows: draws span several of the segments that carry partial sums.)"""
+    from gaussmix.execution import parallel
     from gaussmix.kmeans import kmeans_plusplus
 
-    X = blobs(600, 3, 6, seed=4).astype(dtype)
-    w = np.random.default_rng(0).integers(0, 3, 600).astype(float)
+    X = blobs(n, 3, 6, seed=4).astype(dtype)
+    w = np.random.default_rng(0).integers(0, 3, n).astype(float)
     shift = X.astype(np.float64).mean(axis=0)
-    got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), chunk, n_local_trials=3)
+    with parallel(2):
+        got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), chunk, n_local_trials=3)
     ref = _plusplus_reference(X, w, 6, 5, shift, 3)
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     # every centre is a row of the data, and never one of weight zero
@@ -180,17 +183,31 @@ def test_kmeans_plusplus_matches_the_textbook_form(dtype, chunk):
 
 
 def test_kmeans_plusplus_draw_never_picks_zero_mass_rows():
-    from gaussmix.kmeans import _pp_draw
+    from gaussmix.kmeans import _pp_pick
 
+    X = np.zeros((5, 2))
+    none = np.empty(0)
     w = np.array([0.0, 1.0, 0.0, 2.0, 0.0])
     closest = np.array([5.0, 1.0, 3.0, 0.5, 0.0])  # masses 0, 1, 0, 1, 0
-    got = _pp_draw(w, closest, np.array([0.0, 0.25, 0.5, 0.75, 1.0 - 1e-16]))
+    got = [_pp_pick(X, w, none, closest, u * 2.0) for u in [0.0, 0.25, 0.5, 0.75, 1.0 - 1e-16]]
     np.testing.assert_array_equal(got, [1, 1, 3, 3, 3])
+    assert _pp_pick(X, w, none, closest, 2.5) == 3  # past the end: the last row with mass
     # the same as cumsum + searchsorted(side="right")
-    u = np.sort(np.random.default_rng(0).uniform(size=50))
+    u = np.random.default_rng(0).uniform(size=50)
     cum = np.cumsum(w * closest)
-    np.testing.assert_array_equal(_pp_draw(w, closest, u),
+    np.testing.assert_array_equal([_pp_pick(X, w, none, closest, t) for t in u * cum[-1]],
                                   np.searchsorted(cum, u * cum[-1], side="right"))
+
+
+def test_kmeans_plusplus_pick_lowers_to_the_last_centre_first():
+    from gaussmix.kmeans import _pp_pick
+
+    X = np.array([[0.0], [1.0], [2.0], [10.0]])
+    closest = np.array([4.0, 9.0, 16.0, 100.0])
+    w = np.ones(4)
+    # lowered to the centre 10: D² = 4, 9, 16, 0 -> masses sum to 29
+    assert _pp_pick(X, w, np.array([10.0]), closest, 28.0) == 2
+    np.testing.assert_array_equal(closest, [4.0, 9.0, 16.0, 0.0])
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 100])

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._jit import kernel
-from .execution import RowSlices, map_blocks_sum
+from .execution import RowSlices, map_blocks, map_blocks_sum
 from .execution.chunks import constant_weight
 from .stats import SuffStats
 
@@ -262,12 +262,15 @@ def _relocate_empty(stats: SuffStats, far: _Farthest) -> SuffStats:
 def _kernel_chunk(n_rows: int, chunk_size: int) -> int:
     """Rows per call of the assignment kernel on an in-memory array.
 
-    The kernel's temporaries are per tile, so blocks can be larger than the
-    chunk that bounds (chunk, k, d) temporaries elsewhere: about 16 blocks
-    (enough to balance threads, few enough that Python overhead is nil),
-    independent of the number of threads so that sums come out the same.
+    The kernel's temporaries are per tile, so blocks need not follow the
+    chunk that bounds (chunk, k, d) temporaries elsewhere (``chunk_size`` is
+    not used). Blocks are of equal size, a multiple of 4 of them (1, 2 or 4
+    threads get equal shares) of at most 65,536 rows (few enough that the
+    Python cost per block stays small beside the pass), and depend only on
+    ``n_rows``, not on the threads, so that sums come out the same.
     """
-    return max(chunk_size, min(65536, -(-n_rows // 16)))
+    n_blocks = 4 * max(1, -(-n_rows // (4 * 65536)))
+    return max(1, -(-n_rows // n_blocks))
 
 
 def assign_labels(
@@ -338,113 +341,91 @@ def lloyd(
     return KMeansResult(centers, None, -stats.objective, n_iter)
 
 
-@kernel(reassociate=True)
-def _pp_first(X, w, center, closest):  # type: ignore[no-untyped-def]
-    """k-means++: each row's ``D(x)²``, its distance to the first centre; ``Σ w D(x)²``.
+# Rows per segment of k-means++'s draws: each pass leaves every segment's
+# potential per candidate, so a draw scans one segment, not all the rows.
+_SEGMENT = 1024
 
-    Distances are taken between raw rows and a raw row (the centres are data
-    rows): each difference is rounded once, with no shift to cancel.
+
+@kernel(reassociate=True)
+def _pp_first(X, w, center, closest, start, seg_pot):  # type: ignore[no-untyped-def]
+    """k-means++: each row's ``D(x)²``, its distance to the first centre.
+
+    Adds ``Σ w D(x)²`` of each segment to ``seg_pot[segment, 0]`` (rows are
+    numbered from ``start``). Distances are taken between raw rows and a raw
+    row (the centres are data rows): each difference is rounded once, with no
+    shift to cancel.
     """
     n, d = X.shape
-    pot = 0.0
     for i in range(n):
         dist = 0.0
         for j in range(d):
             t = X[i, j] - center[j]
             dist += t * t
         closest[i] = dist
-        pot += w[i] * dist
-    return pot
+        seg_pot[(start + i) // _SEGMENT, 0] += w[i] * dist
 
 
 @kernel(reassociate=True)
-def _pp_scores(X, w, cand, closest, pots, mask):  # type: ignore[no-untyped-def]
-    """k-means++: add ``Σ w min(D(x)², ||x - c||²)`` of each candidate ``c`` to ``pots``.
+def _pp_scores(X, w, cand, closest, prev, start, seg_pots):  # type: ignore[no-untyped-def]
+    """k-means++: lower ``D(x)²`` to the last chosen centre, then score the candidates.
 
-    Bit ``c`` of ``mask`` is set on the rows that candidate ``c`` would move
-    closer (bits past the mask's width are not kept): once a candidate is
-    chosen, :func:`_pp_lower` revisits only those rows. A direct loop beats
-    a GEMM here: a handful of candidates leaves BLAS a (rows, d) x (d, 2-8)
-    product that costs less than the shifted copy it needs.
+    ``prev`` is the centre chosen last (empty: none); taking the minimum is
+    idempotent, so segments a draw has already lowered come out the same.
+    Adds ``Σ w min(D(x)², ||x - c||²)`` of each segment and candidate ``c`` to
+    ``seg_pots[segment, c]``. A direct loop beats a GEMM here: a handful of
+    candidates leaves BLAS a (rows, d) x (d, 2-8) product that costs less
+    than the shifted copy it needs. Branch-free (selects): whether a
+    candidate is closer is a coin toss per row, and mispredictions cost 2-4x.
     """
     n, d = X.shape
     t = cand.shape[0]
+    lower = prev.shape[0] > 0
     for i in range(n):
         di = closest[i]
+        if lower:
+            dist = 0.0
+            for j in range(d):
+                v = X[i, j] - prev[j]
+                dist += v * v
+            di = min(dist, di)
+            closest[i] = di
         wi = w[i]
-        bits = 0
+        s = (start + i) // _SEGMENT
         for c in range(t):
             dist = 0.0
             for j in range(d):
                 v = X[i, j] - cand[c, j]
                 dist += v * v
-            # Branch-free (select and set-on-compare): whether a candidate is
-            # closer is a coin toss per row, and mispredictions cost 2-4x.
-            pots[c] += wi * min(dist, di)
-            if c < 64:
-                bits |= np.int64(dist < di) << c
-        mask[i] = bits
+            seg_pots[s, c] += wi * min(dist, di)
 
 
 @kernel(reassociate=True)
-def _pp_lower(X, w, center, closest, mask, bit):  # type: ignore[no-untyped-def]
-    """k-means++: lower ``D(x)²`` to the distance to the chosen candidate; ``Σ w D(x)²``.
+def _pp_pick(X, w, center, closest, target):  # type: ignore[no-untyped-def]
+    """k-means++'s draw inside one segment: the first row where ``Σ w D(x)²`` exceeds ``target``.
 
-    Only rows with ``bit`` set in ``mask`` can move (all rows when ``bit``
-    is negative); the distance is recomputed exactly as in :func:`_pp_scores`.
+    The segment's ``D(x)²`` is first lowered to ``center`` (empty: none),
+    as the next pass would. Like ``np.cumsum`` then ``searchsorted(side="right")``:
+    a row of zero weight or zero distance is never drawn; a target that
+    round-off puts past the segment's end gets its last row of positive mass.
     """
     n, d = X.shape
-    pot = 0.0
-    every = 1 if bit < 0 else 0
-    shift = max(bit, 0)
-    idx = np.empty(_TILE, dtype=np.intp)
-    for start in range(0, n, _TILE):
-        m = min(_TILE, n - start)
-        # The tile's flagged rows, gathered without a branch per row.
-        cnt = 0
-        for i in range(m):
-            idx[cnt] = start + i
-            cnt += every | ((np.int64(mask[start + i]) >> shift) & 1)
-        for q in range(cnt):
-            i = idx[q]
+    if center.shape[0] > 0:
+        for i in range(n):
             dist = 0.0
             for j in range(d):
-                t = X[i, j] - center[j]
-                dist += t * t
+                v = X[i, j] - center[j]
+                dist += v * v
             closest[i] = min(dist, closest[i])
-        for i in range(start, start + m):
-            pot += w[i] * closest[i]
-    return pot
-
-
-@kernel
-def _pp_draw(w, closest, u):  # type: ignore[no-untyped-def]
-    """Rows drawn with probability ``w D(x)² / Σ w D(x)²``, one per (sorted) uniform.
-
-    The first row where the running sum exceeds ``u · total`` (as
-    ``np.cumsum`` then ``searchsorted(side="right")``: a row of zero weight
-    or zero distance is never drawn), without an n-row temporary.
-    """
-    n = w.shape[0]
-    total = 0.0
-    for i in range(n):
-        total += w[i] * closest[i]
-    out = np.empty(u.shape[0], dtype=np.intp)
-    last = 0  # the last row with positive mass, for a target lost to round-off
+    last = 0
     run = 0.0
-    t = 0
     for i in range(n):
         mass = w[i] * closest[i]
         if mass > 0:
             last = i
         run += mass
-        while t < u.shape[0] and run > u[t] * total:
-            out[t] = i
-            t += 1
-        if t == u.shape[0]:
-            return out
-    out[t:] = last
-    return out
+        if run > target:
+            return i
+    return last
 
 
 def _draw_by_weight(w: np.ndarray, u: float, chunk_size: int) -> int:
@@ -489,36 +470,43 @@ def kmeans_plusplus(
     first = _draw_by_weight(w, float(rng.uniform()), chunk_size)
     centers[0] = X[first]
     rows = RowSlices(n)
-    chunk = _kernel_chunk(n, chunk_size)
+    # Blocks are whole segments, so no two threads add to one segment's sums.
+    chunk = -(-_kernel_chunk(n, chunk_size) // _SEGMENT) * _SEGMENT
+    n_seg = -(-n // _SEGMENT)
     closest = np.empty(n)
-    # One bit per candidate and row: which rows each candidate would move.
-    width = next((b for b in (8, 16, 32, 64) if n_local_trials <= b), 64)
-    mask = np.empty(n, dtype=f"uint{width}")
+    none = np.empty(0)
 
-    def first_pass(sl: slice, wb: np.ndarray) -> float:
-        return float(_pp_first(_kernel_rows(X[sl]), wb, centers[0], closest[sl]))
+    def first_pass(sl: slice, wb: np.ndarray, out: np.ndarray) -> None:
+        _pp_first(_kernel_rows(X[sl]), wb, centers[0], closest[sl], sl.start, out)
 
-    def scores(sl: slice, wb: np.ndarray, c: np.ndarray) -> np.ndarray:
-        pots = np.zeros(c.shape[0])
-        _pp_scores(_kernel_rows(X[sl]), wb, c, closest[sl], pots, mask[sl])
-        return pots
+    def scores(sl: slice, wb: np.ndarray, cand: np.ndarray, prev: np.ndarray,
+               out: np.ndarray) -> None:
+        _pp_scores(_kernel_rows(X[sl]), wb, cand, closest[sl], prev, sl.start, out)
 
-    def lower(sl: slice, wb: np.ndarray, c: np.ndarray, bit: int) -> float:
-        return float(_pp_lower(_kernel_rows(X[sl]), wb, c, closest[sl], mask[sl], bit))
+    def draw(u: float, seg_pot: np.ndarray, prev: np.ndarray) -> int:
+        """The row where the running ``Σ w D(x)²`` (lowered to ``prev``) passes ``u`` of it."""
+        cum = np.cumsum(seg_pot)
+        target = u * cum[-1]
+        s = min(int(np.searchsorted(cum, target, side="right")), n_seg - 1)
+        while s > 0 and seg_pot[s] <= 0:  # round-off past the end: the last segment with mass
+            s -= 1
+        lo, hi = s * _SEGMENT, min(n, (s + 1) * _SEGMENT)
+        below = cum[s - 1] if s else 0.0
+        return lo + int(_pp_pick(_kernel_rows(X[lo:hi]), np.ascontiguousarray(w[lo:hi]), prev,
+                                 closest[lo:hi], target - below))
 
-    pot: float = map_blocks_sum(rows, w, chunk, first_pass)
+    seg_pot = np.zeros((n_seg, 1))
+    map_blocks(rows, w, chunk, partial(first_pass, out=seg_pot))
+    pot, prev = seg_pot[:, 0], none  # each segment's Σ w D(x)², once lowered to prev
     for c in range(1, n_clusters):
-        if pot <= 0:  # fewer distinct points than clusters: any point will do
+        if pot.sum() <= 0:  # fewer distinct points than clusters: any point will do
             cand = rng.choice(n, size=n_local_trials)
         else:
-            u = rng.uniform(size=n_local_trials)
-            order = np.argsort(u, kind="stable")
-            cand = np.empty(n_local_trials, dtype=np.intp)
-            cand[order] = _pp_draw(w, closest, u[order])
+            cand = np.array([draw(u, pot, prev) for u in rng.uniform(size=n_local_trials)])
         cand_x = np.asarray(X[cand], dtype=np.float64)
-        pots = map_blocks_sum(rows, w, chunk, partial(scores, c=cand_x))
-        best = int(np.argmin(pots))
+        seg_pots = np.zeros((n_seg, n_local_trials))
+        map_blocks(rows, w, chunk, partial(scores, cand=cand_x, prev=prev, out=seg_pots))
+        best = int(np.argmin(seg_pots.sum(axis=0)))
         centers[c] = cand_x[best]
-        pot = map_blocks_sum(rows, w, chunk,
-                             partial(lower, c=centers[c], bit=best if best < width else -1))
+        pot, prev = seg_pots[:, best], centers[c]
     return centers
