@@ -116,3 +116,26 @@ def test_column_range_matches_numpy_and_flags_nonfinite(dtype, order):
     X[3, 1], X[30, 4] = np.nan, -np.inf
     _column_range(X, lo, hi, bad)
     np.testing.assert_array_equal(np.isnan(bad), [False, True, False, False, True])
+
+
+def test_distinct_rows_counts_rows_not_projections():
+    """The fast path (distinct projections) must not hide duplicates, nor invent rows."""
+    from gaussmix._validation import check_distinct_rows
+
+    one = np.ones(3)
+    # distinct rows whose projections on the fast path's direction (1, 1 + 1/(2 + pi)) tie
+    c = 1.0 + 1.0 / (2.0 + np.pi)
+    X = np.array([[c, 0.0], [0.0, 1.0]])
+    assert np.unique(X @ [1.0, c]).size == 1
+    check_distinct_rows(X, np.ones(2), 2)
+    # duplicates, -0.0 == 0.0, and zero-weight rows do not count
+    X = np.array([[0.0, 1.0], [-0.0, 1.0], [0.0, 1.0], [3.0, 3.0], [5.0, 5.0]])
+    w = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    check_distinct_rows(X, w, 2)
+    with pytest.raises(ValueError, match="only 2 distinct row"):
+        check_distinct_rows(X, w, 3)
+    # past the first block: the exact scan continues
+    big = np.vstack([np.zeros((5000, 3)), one[None], 2 * one[None]])
+    check_distinct_rows(big, np.ones(big.shape[0]), 3)
+    with pytest.raises(ValueError, match="only 3 distinct row"):
+        check_distinct_rows(big, np.ones(big.shape[0]), 4)
