@@ -153,3 +153,16 @@ def test_fused_estep_matches_reference(code, dtype):
                                rtol=tol)
     np.testing.assert_allclose(rows_resp(X, params=params, model=model, shift=shift), resp.T,
                                atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_augmented_rows(dtype):
+    """[x², x, 1] of the shifted rows."""
+    rng = np.random.default_rng(9)
+    X = (rng.normal(size=(7, 3)) + 5.0).astype(dtype)
+    shift = X.astype(np.float64).mean(axis=0).astype(dtype)
+    A = np.full((7, 7), np.nan, dtype=dtype)
+    K.augmented_rows(X, shift, A)
+    x = X.astype(np.float64) - shift
+    parts = [x * x, x, np.ones((7, 1))]
+    np.testing.assert_allclose(A, np.hstack(parts), rtol=TOL[dtype], atol=TOL[dtype])
