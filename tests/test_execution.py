@@ -273,3 +273,16 @@ def test_float32_file_equals_float32_array(tmp_path):
     ref = GaussianMixture(3, chunk_size=64, tol=1e-6, **init).fit(X)
     got = GaussianMixture(3, chunk_size=64, tol=1e-6, **init).fit(tmp_path / "f32.npy")
     assert_same_fit(got, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weighted_mean_accumulates_in_float64(dtype):
+    """The shift: float32 rows summed in float64 by a kernel, float64 rows by BLAS."""
+    from gaussmix._input import weighted_mean
+
+    rng = np.random.default_rng(12)
+    X = (rng.normal(size=(5000, 3)) * [1.0, 1e-3, 50.0] + 1e4).astype(dtype)
+    w = rng.integers(0, 4, 5000).astype(float)
+    ref = (w @ X.astype(np.float64)) / w.sum()
+    for chunk in (7, 1000, 5000):
+        np.testing.assert_allclose(weighted_mean(X, w, chunk), ref, rtol=1e-13)

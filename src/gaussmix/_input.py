@@ -15,7 +15,7 @@ import numpy as np
 
 from ._validation import check_n_components, check_sample_weight, check_X
 from .execution import as_source, is_block_input, map_blocks_sum, resolve_chunk_size
-from .execution.chunks import weighted_mean_variance
+from .execution.chunks import weighted_column_sums, weighted_mean_variance
 from .execution.summary import DataSummary, summarize
 
 
@@ -66,13 +66,10 @@ class FitInput(NamedTuple):
 
 def weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
     """``Σ w x / Σ w`` accumulated in float64 over row chunks."""
-    def part(Xb: np.ndarray, wb: np.ndarray) -> np.ndarray:
-        return wb @ np.asarray(Xb, dtype=np.float64)
-
-    # The only temporary is the block's float64 copy: blocks of ~4 MiB, not
-    # the E-step's chunk (which can be 1,024 rows, 50 Python round trips at d = 64).
+    # One kernel pass per block of ~4 MiB, not the E-step's chunk (which can be
+    # 1,024 rows, 50 Python round trips at d = 64).
     rows = max(chunk_size, (4 << 20) // (8 * max(X.shape[1], 1)))
-    return map_blocks_sum(X, w, rows, part) / w.sum()  # type: ignore[no-any-return]
+    return map_blocks_sum(X, w, rows, weighted_column_sums) / w.sum()  # type: ignore[no-any-return]
 
 
 def sample_size_for(n_components: int) -> int:

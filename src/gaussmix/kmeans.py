@@ -15,7 +15,7 @@ import numpy as np
 
 from ._jit import kernel
 from .execution import RowSlices, map_blocks, map_blocks_sum
-from .execution.chunks import constant_weight
+from .execution.chunks import constant_weight, kernel_block
 from .stats import SuffStats
 
 
@@ -158,15 +158,6 @@ def _kernel_weights(w: np.ndarray, unit: bool = False) -> np.ndarray:
     return np.ascontiguousarray(w, dtype=np.float64)
 
 
-def _kernel_rows(X: Any) -> np.ndarray:
-    """A block as the kernels take it: C order, float32 kept, anything else float64.
-
-    (Compiled for C order: a Fortran block is copied once; float64 is not copied.)
-    """
-    X = np.asarray(X)
-    return np.ascontiguousarray(X if X.dtype == np.float32 else X.astype(np.float64, copy=False))
-
-
 _NO_LABELS = np.empty(0, dtype=np.intp)
 _NO_D2 = np.empty(0)
 
@@ -176,7 +167,7 @@ def _assign(
     inertia: bool = True, unit: bool = False,
 ) -> tuple[SuffStats, np.ndarray, np.ndarray]:
     """Run :func:`_assign_kernel` on a block; statistics (objective: -inertia), labels, d2."""
-    X = _kernel_rows(X)
+    X = kernel_block(X)
     k, d = centers_c.shape
     n = X.shape[0]
     sums, counts = np.zeros((k, d)), np.zeros(k)
@@ -289,7 +280,7 @@ def assign_labels(
     unit = _is_unit(w)
 
     def block(sl: slice, wb: np.ndarray) -> float:
-        Xb = _kernel_rows(X[sl])
+        Xb = kernel_block(X[sl])
         return float(_assign_kernel(Xb, _kernel_weights(wb, unit), cc, shift,
                                     np.zeros((k, d)), np.zeros(k), labels[sl], _NO_D2, True,
                                     *_tile_buffers(Xb.dtype, d)))
@@ -481,11 +472,11 @@ def kmeans_plusplus(
     none = np.empty(0)
 
     def first_pass(sl: slice, wb: np.ndarray, out: np.ndarray) -> None:
-        _pp_first(_kernel_rows(X[sl]), wb, centers[0], closest[sl], sl.start, out)
+        _pp_first(kernel_block(X[sl]), wb, centers[0], closest[sl], sl.start, out)
 
     def scores(sl: slice, wb: np.ndarray, cand: np.ndarray, prev: np.ndarray,
                out: np.ndarray) -> None:
-        _pp_scores(_kernel_rows(X[sl]), wb, cand, closest[sl], prev, sl.start, out)
+        _pp_scores(kernel_block(X[sl]), wb, cand, closest[sl], prev, sl.start, out)
 
     def draw(u: float, seg_pot: np.ndarray, prev: np.ndarray) -> int:
         """The row where the running ``Σ w D(x)²`` (lowered to ``prev``) passes ``u`` of it."""
@@ -496,7 +487,7 @@ def kmeans_plusplus(
             s -= 1
         lo, hi = s * _SEGMENT, min(n, (s + 1) * _SEGMENT)
         below = cum[s - 1] if s else 0.0
-        return lo + int(_pp_pick(_kernel_rows(X[lo:hi]), np.ascontiguousarray(w[lo:hi]), prev,
+        return lo + int(_pp_pick(kernel_block(X[lo:hi]), np.ascontiguousarray(w[lo:hi]), prev,
                                  closest[lo:hi], target - below))
 
     seg_pot = np.zeros((n_seg, 1))

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._jit import kernel
+from .execution.chunks import kernel_block
 
 #: Second-moment kinds a covariance model may ask for, with their shapes.
 SECOND_MOMENT_KINDS = ("full", "diag", "pooled", "pooled_diag", "none")
@@ -334,7 +335,7 @@ def partition_stats(
     if kind in ("full", "pooled"):
         return stats_from_labels(np.asarray(X, dtype=np.float64) - shift, w, labels,
                                  n_components, kind)
-    X = np.ascontiguousarray(X if X.dtype == np.float32 else X.astype(np.float64, copy=False))
+    X = kernel_block(X)
     d = X.shape[1]
     nk, sk = np.zeros(n_components), np.zeros((n_components, d))
     sq = np.zeros((n_components if kind != "none" else 0, d))

@@ -212,6 +212,35 @@ def _weighted_sq_dev(X, w, shift):  # type: ignore[no-untyped-def]
     return total
 
 
+@kernel
+def _weighted_column_sums(X, w, out):  # type: ignore[no-untyped-def]
+    """``out += Σ_i w_i x_i`` in float64, reading float32 rows as they are."""
+    n, d = X.shape
+    for i in range(n):
+        wi = w[i]
+        for j in range(d):
+            out[j] += wi * X[i, j]
+
+
+def kernel_block(Xb: Any) -> np.ndarray:
+    """A block for the kernels here: C order, float32 kept, anything else float64."""
+    Xb = np.asarray(Xb)
+    if Xb.dtype != np.float32:
+        Xb = Xb.astype(np.float64, copy=False)
+    return np.ascontiguousarray(Xb)
+
+
+def weighted_column_sums(Xb: Any, wb: np.ndarray) -> np.ndarray:
+    """``Σ w x`` of a block in float64: BLAS for float64 rows, one kernel pass
+    (no float64 copy) for float32 ones."""
+    Xb = kernel_block(Xb)
+    if Xb.dtype == np.float64:
+        return np.asarray(wb, dtype=np.float64) @ Xb
+    out = np.zeros(Xb.shape[1])
+    _weighted_column_sums(Xb, np.ascontiguousarray(wb, dtype=np.float64), out)
+    return out
+
+
 def weighted_mean_variance(
     X: np.ndarray, w: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> float:
@@ -221,10 +250,7 @@ def weighted_mean_variance(
     """
 
     def part(Xb: np.ndarray, wb: np.ndarray) -> float:
-        Xb = np.asarray(Xb)
-        if Xb.dtype != np.float32:
-            Xb = Xb.astype(np.float64, copy=False)
-        return float(_weighted_sq_dev(np.ascontiguousarray(Xb), np.ascontiguousarray(wb),
+        return float(_weighted_sq_dev(kernel_block(Xb), np.ascontiguousarray(wb),
                                       np.ascontiguousarray(shift, dtype=np.float64)))
 
     return map_blocks_sum(X, w, chunk_size, part) / (float(w.sum()) * X.shape[1])
