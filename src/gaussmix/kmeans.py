@@ -61,7 +61,8 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     """
     n, d = X.shape
     k = centers_c.shape[0]
-    direct = d <= _DIRECT_FEATURES or (d <= _DIRECT_FEATURES_F64 and X.itemsize == 8)
+    wide = X.itemsize == 8
+    direct = d <= _DIRECT_FEATURES or (d <= _DIRECT_FEATURES_F64 and wide)
     ct = np.ascontiguousarray(centers_c.T).astype(X.dtype)
     csq = np.zeros(k)
     for c in range(k):
@@ -122,8 +123,12 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
                     li = c
             wi = w[start + i] if unweighted == 0 else 1.0
             counts[li] += wi
-            for j in range(d):
-                sums[li, j] += wi * (np.float64(X[start + i, j]) - shift[j])
+            if wide:  # float64 rows: the buffer holds exactly x - shift
+                for j in range(d):
+                    sums[li, j] += wi * buf[i, j]
+            else:
+                for j in range(d):
+                    sums[li, j] += wi * (np.float64(X[start + i, j]) - shift[j])
             if inertia or keep_d2:
                 dist = 0.0  # to the chosen centre directly: no cancellation
                 for j in range(d):
