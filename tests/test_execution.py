@@ -286,3 +286,20 @@ def test_weighted_mean_accumulates_in_float64(dtype):
     ref = (w @ X.astype(np.float64)) / w.sum()
     for chunk in (7, 1000, 5000):
         np.testing.assert_allclose(weighted_mean(X, w, chunk), ref, rtol=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 3, 1000, 100_000, 1_000_003])
+def test_default_chunks_are_equal_and_even_in_number(n):
+    """Default E-step chunks: at most the memory cap, 4m of them, equal to a row."""
+    from gaussmix.covariance import get_model
+    from gaussmix.execution.chunks import default_chunk_size
+    from gaussmix.mixture import _model_chunk
+
+    model = get_model("diag")
+    X = np.empty((n, 2))
+    cap = default_chunk_size(5, 2, model.layout.row_width(5, 2), 8)
+    chunk = _model_chunk(model, 5, X)
+    sizes = [s.stop - s.start for s in iter_slices(n, chunk)]
+    assert chunk <= cap and sum(sizes) == n
+    assert max(sizes) - min(sizes) < len(sizes)  # the last chunk is short by < one a chunk
+    assert len(sizes) % 4 == 0 or n < 4
