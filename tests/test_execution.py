@@ -301,5 +301,5 @@ def test_default_chunks_are_equal_and_even_in_number(n):
     chunk = _model_chunk(model, 5, X)
     sizes = [s.stop - s.start for s in iter_slices(n, chunk)]
     assert chunk <= cap and sum(sizes) == n
-    assert max(sizes) - min(sizes) < len(sizes)  # the last chunk is short by < one a chunk
+    assert max(sizes) - min(sizes) < len(sizes)  # only the last is shorter, by < one row a chunk
     assert len(sizes) % 4 == 0 or n < 4
