@@ -164,7 +164,7 @@ def _plusplus_reference(X, w, k, rng, shift, trials):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize(("n", "chunk"), [(600, 7), (600, 1000), (30_000, 1000)])
+@pytest.mark.parametrize(("n", "chunk"), [(600, 7), (3000, 1000), (30_000, 1000)])
 def test_kmeans_plusplus_matches_the_textbook_form(dtype, n, chunk):
     """(30,000 rows: draws span several of the segments that carry partial sums.)"""
     from gaussmix.execution import parallel
@@ -205,9 +205,30 @@ def test_kmeans_plusplus_pick_lowers_to_the_last_centre_first():
     X = np.array([[0.0], [1.0], [2.0], [10.0]])
     closest = np.array([4.0, 9.0, 16.0, 100.0])
     w = np.ones(4)
-    # lowered to the centre 10: D² = 4, 9, 16, 0 -> masses sum to 29
-    assert _pp_pick(X, w, np.array([10.0]), closest, 28.0) == 2
-    np.testing.assert_array_equal(closest, [4.0, 9.0, 16.0, 0.0])
+    # unlowered the running sum passes 3 at row 0 (4); lowered to the centre 0.5
+    # D² = 0.25, 0.25, 2.25, 90.25, running 0.25, 0.5, 2.75, 93: row 3
+    assert _pp_pick(X, w, np.array([0.5]), closest, 3.0) == 3
+    np.testing.assert_array_equal(closest, [0.25, 0.25, 2.25, 90.25])
+
+
+def test_kmeans_plusplus_draw_finds_the_segment_and_skips_empty_ones():
+    from gaussmix.kmeans import _SEGMENT, _draw
+
+    n = 3 * _SEGMENT + 10
+    X = np.zeros((n, 1))
+    w = np.ones(n)
+    closest = np.zeros(n)
+    closest[5] = 1.0  # segment 0
+    closest[2 * _SEGMENT + 7] = 3.0  # segment 2; segments 1 and 3 carry no mass
+    seg_pot = np.array([1.0, 0.0, 3.0, 0.0])
+    none = np.empty(0)
+    assert _draw(X, w, closest, seg_pot, 0.0, none) == 5
+    assert _draw(X, w, closest, seg_pot, 0.24, none) == 5
+    assert _draw(X, w, closest, seg_pot, 0.26, none) == 2 * _SEGMENT + 7
+    # a target that round-off puts at the very end: the last segment with mass
+    assert _draw(X, w, closest, seg_pot, 1.0 - 1e-16, none) == 2 * _SEGMENT + 7
+    # u = 1 exactly (the target equals the total): past every segment, back to the last with mass
+    assert _draw(X, w, closest, seg_pot, 1.0, none) == 2 * _SEGMENT + 7
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 100])

@@ -199,7 +199,7 @@ def test_partition_stats_equal_the_one_hot_form(kind, dtype):
     labels = rng.integers(0, 5, 500)
     labels[labels == 3] = 4  # component 3 is empty
     shift = X.astype(np.float64).mean(axis=0)
-    got = partition_stats(X, shift, w, labels, 5, kind)
+    got = partition_stats(X, w, labels, 5, kind, shift)
     ref = stats_from_labels(X.astype(np.float64) - shift, w, labels, 5, kind)
     assert got.nk[3] == 0 and np.all(got.sk[3] == 0)
     np.testing.assert_allclose(got.nk, ref.nk, rtol=1e-14)

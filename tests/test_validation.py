@@ -120,13 +120,13 @@ def test_column_range_matches_numpy_and_flags_nonfinite(dtype, order):
 
 def test_distinct_rows_counts_rows_not_projections():
     """The fast path (distinct projections) must not hide duplicates, nor invent rows."""
-    from gaussmix._validation import check_distinct_rows
+    from gaussmix._validation import _probe_direction, check_distinct_rows
 
     one = np.ones(3)
-    # distinct rows whose projections on the fast path's direction (1, 1 + 1/(2 + pi)) tie
-    c = 1.0 + 1.0 / (2.0 + np.pi)
-    X = np.array([[c, 0.0], [0.0, 1.0]])
-    assert np.unique(X @ [1.0, c]).size == 1
+    # distinct rows whose projections on the fast path's direction tie
+    a, b = _probe_direction(2)
+    X = np.array([[b, 0.0], [0.0, a]])
+    assert np.unique(X @ _probe_direction(2)).size == 1
     check_distinct_rows(X, np.ones(2), 2)
     # duplicates, -0.0 == 0.0, and zero-weight rows do not count
     X = np.array([[0.0, 1.0], [-0.0, 1.0], [0.0, 1.0], [3.0, 3.0], [5.0, 5.0]])

@@ -100,22 +100,23 @@ def max_shifted(L, m, cut):  # type: ignore[no-untyped-def]
 def sparse_moments(R, A, out):  # type: ignore[no-untyped-def]
     """``out += R A`` (float64) for R (k, n), visiting only R's nonzero entries.
 
-    Sums within the block are in ``A``'s dtype, as in the dense path's GEMM
-    (float32 rows: twice the lanes, no conversion per entry); the block's
-    total is added to ``out`` in float64.
+    Partial sums over up to 4,096 rows are in ``A``'s dtype, as in the dense
+    path's GEMM (float32 rows: twice the lanes, no conversion per entry);
+    each is added to ``out`` in float64, which bounds float32's rounding.
     """
     k, n = R.shape
     p = A.shape[1]
     acc = np.zeros(p, dtype=A.dtype)
     for j in range(k):
-        acc[:] = 0.0
-        for i in range(n):
-            r = R[j, i]
-            if r != 0.0:
-                for c in range(p):
-                    acc[c] += r * A[i, c]
-        for c in range(p):
-            out[j, c] += acc[c]
+        for lo in range(0, n, 4096):
+            acc[:] = 0.0
+            for i in range(lo, min(n, lo + 4096)):
+                r = R[j, i]
+                if r != 0.0:
+                    for c in range(p):
+                        acc[c] += r * A[i, c]
+            for c in range(p):
+                out[j, c] += acc[c]
 
 
 @kernel

@@ -13,9 +13,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._blocks import weighted_column_sums
 from ._validation import check_n_components, check_sample_weight, check_X
 from .execution import as_source, is_block_input, map_blocks_sum, resolve_chunk_size
-from .execution.chunks import weighted_column_sums, weighted_mean_variance
+from .execution.chunks import weighted_mean_variance
 from .execution.summary import DataSummary, summarize
 
 
@@ -66,8 +67,8 @@ class FitInput(NamedTuple):
 
 def weighted_mean(X: np.ndarray, w: np.ndarray, chunk_size: int) -> np.ndarray:
     """``Σ w x / Σ w`` accumulated in float64 over row chunks."""
-    # One kernel pass per block of ~4 MiB, not the E-step's chunk (which can be
-    # 1,024 rows, 50 Python round trips at d = 64).
+    # One pass per block of ~4 MiB (a GEMV, or a kernel for float32 rows), not
+    # the E-step's chunk (which can be 1,024 rows, 50 Python round trips at d = 64).
     rows = max(chunk_size, (4 << 20) // (8 * max(X.shape[1], 1)))
     return map_blocks_sum(X, w, rows, weighted_column_sums) / w.sum()  # type: ignore[no-any-return]
 

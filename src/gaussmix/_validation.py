@@ -157,18 +157,23 @@ def check_X(
     return X
 
 
+def _probe_direction(d: int) -> np.ndarray:
+    """The fixed direction of :func:`check_distinct_rows`' fast path (no two equal entries)."""
+    return 1.0 + np.arange(d) / (d + np.pi)
+
+
 def check_distinct_rows(X: np.ndarray, w: np.ndarray, k: int, hint: str = "") -> None:
     """At least ``k`` distinct rows with positive weight, or a ValueError that says so.
 
-    Scans row blocks and stops as soon as ``k`` distinct rows are seen, so
-    ordinary data costs one small block.
+    First block: rows whose projections on a fixed direction
+    (:func:`_probe_direction`) differ are distinct, which settles ordinary
+    data with one product. Otherwise scans row blocks exactly and stops as
+    soon as ``k`` distinct rows are seen.
     """
     n = X.shape[0]
     step = max(4 * k, 1024)
-    # Fast path: rows with distinct projections on a fixed direction are distinct.
     head = np.asarray(X[:step], dtype=np.float64)[w[:step] > 0]
-    direction = 1.0 + np.arange(head.shape[1]) / (head.shape[1] + np.pi)
-    if np.unique(head @ direction).size >= k:
+    if np.unique(head @ _probe_direction(head.shape[1])).size >= k:
         return
     seen: set[bytes] = set()
     for start in range(0, n, step):

@@ -373,7 +373,7 @@ def hc_initial_stats(
         params = mstep(sub, model, reg_covar=0.0, shift=shift)
     except SingularCovarianceError:
         means = sub.sk / np.maximum(sub.nk, 1e-300)[:, None] + shift
-        full = nearest_labels(X, means, shift, chunk_size)
+        full = nearest_labels(X, means, shift)
         return stats_from_partition(X, w, full, n_components, kind, shift, chunk_size)
 
     def block(Xb: np.ndarray, wb: np.ndarray) -> SuffStats:

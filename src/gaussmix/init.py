@@ -29,7 +29,7 @@ def stats_from_partition(
     """Statistics of a hard partition given as integer labels."""
     # Labels travel with their rows: map over (X, labels) chunk by chunk.
     def block(sl: slice, wb: np.ndarray) -> SuffStats:
-        return partition_stats(X[sl], shift, wb, labels[sl], n_components, kind)
+        return partition_stats(X[sl], wb, labels[sl], n_components, kind, shift)
 
     return map_blocks_sum(RowSlices(X.shape[0]), w, chunk_size, block)
 
@@ -49,12 +49,10 @@ def stats_from_resp(
     return total
 
 
-def nearest_labels(
-    X: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
-) -> np.ndarray:
+def nearest_labels(X: np.ndarray, centers: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Index of the nearest centre for every row."""
     unit = np.broadcast_to(1.0, (X.shape[0],))
-    return assign_labels(X, unit, centers, shift, chunk_size)[0]
+    return assign_labels(X, unit, centers, shift)[0]
 
 
 def initial_stats(
@@ -98,10 +96,10 @@ def initial_stats(
         labels = res.labels
     elif method == "k-means++":
         centers = kmeans_plusplus(X, w, n_components, rng, chunk_size)
-        labels = nearest_labels(X, centers, shift, chunk_size)
+        labels = nearest_labels(X, centers, shift)
     elif method == "random_from_data":
         idx = rng.choice(X.shape[0], size=n_components, replace=False)
-        labels = nearest_labels(X, np.asarray(X[idx], dtype=np.float64), shift, chunk_size)
+        labels = nearest_labels(X, np.asarray(X[idx], dtype=np.float64), shift)
     else:
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
     return stats_from_partition(X, w, labels, n_components, kind, shift, chunk_size)

@@ -13,9 +13,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._blocks import kernel_block
 from ._jit import kernel
 from .execution import RowSlices, map_blocks, map_blocks_sum
-from .execution.chunks import constant_weight, kernel_block
+from .execution.chunks import balanced_chunk, constant_weight
 from .stats import SuffStats
 
 
@@ -51,13 +52,14 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     (float32 rows get a float32 GEMM, twice the rate, as in scikit-learn),
     one GEMM against the centres, then argmin, and the sums accumulated in
     float64 from the rows themselves (so float32 rounding of the buffer only
-    touches the choice of centre). With few columns (``_DIRECT_FEATURES*``)
-    the tile is transposed into float64 instead and the distances summed
-    directly, centre by centre, across the tile's rows. ``labels``/``d2``
-    are written when they have a row each (an empty array skips either); the
-    inertia (returned, else 0) is summed only when ``inertia`` is true. Ties
-    go to the first centre. ``buf`` is the (tile, d) buffer; an empty ``w``
-    means unit weights.
+    touches the choice of centre; float64 rows read the buffer, which holds
+    x - shift exactly). With few columns (``_DIRECT_FEATURES*``) the tile is
+    transposed into float64 instead and the distances summed directly,
+    centre by centre, across the tile's rows (``buf``, the GEMM path's
+    (tile, d) buffer, is then unused). ``labels``/``d2`` are written when they
+    have a row each (an empty array skips either); the inertia (returned,
+    else 0) is summed only when ``inertia`` is true. Ties go to the first
+    centre. An empty ``w`` means unit weights.
     """
     n, d = X.shape
     k = centers_c.shape[0]
@@ -261,18 +263,15 @@ def _kernel_chunk(n_rows: int) -> int:
     """Rows per call of the assignment kernel on an in-memory array.
 
     The kernel's temporaries are per tile, so blocks need not follow the
-    chunk that bounds (chunk, k, d) temporaries elsewhere. Blocks are of
-    equal size, a multiple of 4 of them (1, 2 or 4 threads get equal shares)
-    of at most 65,536 rows (few enough that the Python cost per block stays
-    small beside the pass), and depend only on ``n_rows``, not on the
-    threads, so that sums come out the same.
+    chunk that bounds (chunk, k, d) temporaries elsewhere: up to 65,536 rows
+    (few enough calls that their Python cost stays small beside the pass),
+    cut evenly for the threads.
     """
-    n_blocks = 4 * max(1, -(-n_rows // (4 * 65536)))
-    return max(1, -(-n_rows // n_blocks))
+    return balanced_chunk(n_rows, 65536)
 
 
 def assign_labels(
-    X: np.ndarray, w: np.ndarray, centers: np.ndarray, shift: np.ndarray, chunk_size: int
+    X: np.ndarray, w: np.ndarray, centers: np.ndarray, shift: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """Nearest-centre label of every row of an array, and the weighted inertia.
 
@@ -332,7 +331,7 @@ def lloyd(
     centers = centers_c + shift
     if isinstance(X, np.ndarray):
         assert w is not None
-        labels, inertia = assign_labels(X, w, centers, shift, chunk_size)
+        labels, inertia = assign_labels(X, w, centers, shift)
         return KMeansResult(centers, labels, inertia, n_iter)
     stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c, shift=shift,
                                                 inertia=True, unit=unit))
@@ -397,7 +396,7 @@ def _pp_scores(X, w, cand, closest, prev, start, seg_pots):  # type: ignore[no-u
             seg_pots[s, c] += wi * min(dist, di)
 
 
-@kernel(reassociate=True)
+@kernel  # a running sum: kept in order
 def _pp_pick(X, w, center, closest, target):  # type: ignore[no-untyped-def]
     """k-means++'s draw inside one segment: the first row where ``Σ w D(x)²`` exceeds ``target``.
 
@@ -424,6 +423,26 @@ def _pp_pick(X, w, center, closest, target):  # type: ignore[no-untyped-def]
         if run > target:
             return i
     return last
+
+
+def _draw(X: Any, w: np.ndarray, closest: np.ndarray, seg_pot: np.ndarray, u: float,
+          prev: np.ndarray) -> int:
+    """k-means++'s draw: the row where the running ``Σ w D(x)²`` passes ``u`` of its total.
+
+    ``seg_pot`` holds each ``_SEGMENT``-row segment's ``Σ w D(x)²`` once
+    lowered to ``prev`` (the last centre; empty: none): the target's segment
+    is found from them, then lowered and scanned by :func:`_pp_pick`.
+    """
+    n = X.shape[0]
+    cum = np.cumsum(seg_pot)
+    target = u * cum[-1]
+    s = min(int(np.searchsorted(cum, target, side="right")), seg_pot.shape[0] - 1)
+    while s > 0 and seg_pot[s] <= 0:  # round-off past the end: the last segment with mass
+        s -= 1
+    lo, hi = s * _SEGMENT, min(n, (s + 1) * _SEGMENT)
+    below = cum[s - 1] if s else 0.0
+    return lo + int(_pp_pick(kernel_block(X[lo:hi]), np.ascontiguousarray(w[lo:hi]), prev,
+                             closest[lo:hi], target - below))
 
 
 def _draw_by_weight(w: np.ndarray, u: float, chunk_size: int) -> int:
@@ -470,7 +489,8 @@ def kmeans_plusplus(
     first = _draw_by_weight(w, float(rng.uniform()), chunk_size)
     centers[0] = X[first]
     rows = RowSlices(n)
-    # Blocks are whole segments, so no two threads add to one segment's sums.
+    # Blocks are whole segments, so no two threads add to one segment's sums
+    # (rounding up to them can leave the last block short: 5,000 rows -> 2,048 x 2 + 904).
     chunk = -(-_kernel_chunk(n) // _SEGMENT) * _SEGMENT
     n_seg = -(-n // _SEGMENT)
     closest = np.empty(n)
@@ -483,18 +503,6 @@ def kmeans_plusplus(
                out: np.ndarray) -> None:
         _pp_scores(kernel_block(X[sl]), wb, cand, closest[sl], prev, sl.start, out)
 
-    def draw(u: float, seg_pot: np.ndarray, prev: np.ndarray) -> int:
-        """The row where the running ``Σ w D(x)²`` (lowered to ``prev``) passes ``u`` of it."""
-        cum = np.cumsum(seg_pot)
-        target = u * cum[-1]
-        s = min(int(np.searchsorted(cum, target, side="right")), n_seg - 1)
-        while s > 0 and seg_pot[s] <= 0:  # round-off past the end: the last segment with mass
-            s -= 1
-        lo, hi = s * _SEGMENT, min(n, (s + 1) * _SEGMENT)
-        below = cum[s - 1] if s else 0.0
-        return lo + int(_pp_pick(kernel_block(X[lo:hi]), np.ascontiguousarray(w[lo:hi]), prev,
-                                 closest[lo:hi], target - below))
-
     seg_pot = np.zeros((n_seg, 1))
     map_blocks(rows, w, chunk, partial(first_pass, out=seg_pot))
     pot, prev = seg_pot[:, 0], none  # each segment's Σ w D(x)², once lowered to prev
@@ -502,7 +510,8 @@ def kmeans_plusplus(
         if pot.sum() <= 0:  # fewer distinct points than clusters: any point will do
             cand = rng.choice(n, size=n_local_trials)
         else:
-            cand = np.array([draw(u, pot, prev) for u in rng.uniform(size=n_local_trials)])
+            cand = np.array([_draw(X, w, closest, pot, u, prev)
+                             for u in rng.uniform(size=n_local_trials)])
         cand_x = np.asarray(X[cand], dtype=np.float64)
         seg_pots = np.zeros((n_seg, n_local_trials))
         map_blocks(rows, w, chunk, partial(scores, cand=cand_x, prev=prev, out=seg_pots))

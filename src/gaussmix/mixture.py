@@ -47,6 +47,7 @@ from .execution import (
     parallel,
     resolve_chunk_size,
 )
+from .execution.chunks import balanced_chunk
 from .execution.summary import DataSummary
 from .init import INIT_METHODS, initial_stats, stats_from_partition, stats_from_resp, with_given
 from .init_streaming import initial_stats_streaming
@@ -68,18 +69,12 @@ def _data_cov(X: Any, w: np.ndarray | None, shift: np.ndarray, chunk: int) -> np
 
 
 def _model_chunk(model: CovarianceModel, n_components: int, X: np.ndarray) -> int:
-    """Default rows per chunk for this model's widest E-step temporary and X's dtype.
-
-    At most that size, in a multiple of 4 equal chunks: 2 or 4 threads then get
-    equal shares (100,000 rows in chunks of at most 65,536 used to leave one
-    thread 65% of the work). The chunks depend on the data only, not on the threads.
-    """
+    """Default rows per chunk: this model's widest E-step temporary about 4 MiB in
+    X's dtype, cut evenly for the threads (:func:`~gaussmix.execution.chunks.balanced_chunk`)."""
     d = X.shape[1]
     itemsize = 4 if X.dtype == np.float32 else 8
     cap = default_chunk_size(n_components, d, model.layout.row_width(n_components, d), itemsize)
-    n = X.shape[0]
-    n_chunks = 4 * max(1, -(-n // (4 * cap)))
-    return max(1, -(-n // n_chunks))
+    return balanced_chunk(X.shape[0], cap)
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]

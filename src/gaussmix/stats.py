@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._blocks import kernel_block
 from ._jit import kernel
-from .execution.chunks import kernel_block
 
 #: Second-moment kinds a covariance model may ask for, with their shapes.
 SECOND_MOMENT_KINDS = ("full", "diag", "pooled", "pooled_diag", "none")
@@ -323,13 +323,15 @@ def _label_moments(X, shift, w, labels, nk, sk, sq):  # type: ignore[no-untyped-
 
 
 def partition_stats(
-    X: np.ndarray, shift: np.ndarray, w: np.ndarray, labels: np.ndarray, n_components: int,
-    kind: str,
+    X: np.ndarray, w: np.ndarray, labels: np.ndarray, n_components: int, kind: str,
+    shift: np.ndarray,
 ) -> SuffStats:
     """Statistics of a hard partition of raw rows ``X`` (shifted here by ``shift``).
 
     Kinds whose second moments are diagonal (or absent) take one kernel pass;
-    ``full`` and ``pooled`` go through :func:`stats_from_labels`.
+    ``full`` and ``pooled`` go through :func:`stats_from_labels`. Assumes
+    labels in ``[0, n_components)`` (the kernel does not check bounds; the
+    callers' labels come from k-means, validated ``resp_init`` or the tree).
     """
     X = np.asarray(X)
     if kind in ("full", "pooled"):

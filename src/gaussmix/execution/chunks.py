@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._jit import kernel
+from .._blocks import kernel_block, weighted_sq_dev
 
 T = TypeVar("T")
 
@@ -43,6 +43,18 @@ def default_chunk_size(n_components: int, n_features: int, width: int | None = N
     """
     width = max(n_components * n_features if width is None else width, 1)
     return int(min(_MAX_CHUNK, max(_MIN_CHUNK, _CHUNK_BYTES // (itemsize * width))))
+
+
+def balanced_chunk(n_rows: int, cap: int) -> int:
+    """Rows per chunk, at most ``cap``, cutting ``n_rows`` into 4·m nearly equal chunks.
+
+    4·m chunks of ``ceil(n / 4m)`` rows (the last shorter; fewer chunks when
+    ``n_rows`` is tiny), so 1, 2 or 4 threads get equal shares: 100,000 rows
+    in chunks of 65,536 left one thread 65% of the work. The cut depends on
+    ``n_rows`` and ``cap`` only, never on the threads, so sums come out the same.
+    """
+    n_chunks = 4 * max(1, -(-n_rows // (4 * max(cap, 1))))
+    return max(1, -(-n_rows // n_chunks))
 
 
 def resolve_chunk_size(chunk_size: int | None, n_components: int, n_features: int) -> int:
@@ -198,49 +210,6 @@ def map_rows(
     return np.concatenate(parts).astype(dtype, copy=False)
 
 
-@kernel(reassociate=True)
-def _weighted_sq_dev(X, w, shift):  # type: ignore[no-untyped-def]
-    """``Σ_i w_i ||x_i - shift||²`` in float64, without a shifted copy of the block."""
-    n, d = X.shape
-    total = 0.0
-    for i in range(n):
-        row = 0.0
-        for j in range(d):
-            t = X[i, j] - shift[j]
-            row += t * t
-        total += w[i] * row
-    return total
-
-
-@kernel
-def _weighted_column_sums(X, w, out):  # type: ignore[no-untyped-def]
-    """``out += Σ_i w_i x_i`` in float64, reading float32 rows as they are."""
-    n, d = X.shape
-    for i in range(n):
-        wi = w[i]
-        for j in range(d):
-            out[j] += wi * X[i, j]
-
-
-def kernel_block(Xb: Any) -> np.ndarray:
-    """A block for the kernels here: C order, float32 kept, anything else float64."""
-    Xb = np.asarray(Xb)
-    if Xb.dtype != np.float32:
-        Xb = Xb.astype(np.float64, copy=False)
-    return np.ascontiguousarray(Xb)
-
-
-def weighted_column_sums(Xb: Any, wb: np.ndarray) -> np.ndarray:
-    """``Σ w x`` of a block in float64: BLAS for float64 rows, one kernel pass
-    (no float64 copy) for float32 ones."""
-    Xb = kernel_block(Xb)
-    if Xb.dtype == np.float64:
-        return np.asarray(wb, dtype=np.float64) @ Xb
-    out = np.zeros(Xb.shape[1])
-    _weighted_column_sums(Xb, np.ascontiguousarray(wb, dtype=np.float64), out)
-    return out
-
-
 def weighted_mean_variance(
     X: np.ndarray, w: np.ndarray, shift: np.ndarray, chunk_size: int
 ) -> float:
@@ -250,7 +219,7 @@ def weighted_mean_variance(
     """
 
     def part(Xb: np.ndarray, wb: np.ndarray) -> float:
-        return float(_weighted_sq_dev(kernel_block(Xb), np.ascontiguousarray(wb),
-                                      np.ascontiguousarray(shift, dtype=np.float64)))
+        return float(weighted_sq_dev(kernel_block(Xb), np.ascontiguousarray(wb),
+                                     np.ascontiguousarray(shift, dtype=np.float64)))
 
     return map_blocks_sum(X, w, chunk_size, part) / (float(w.sum()) * X.shape[1])
