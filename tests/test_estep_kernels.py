@@ -62,7 +62,7 @@ def test_normalise_columns_weights_and_counts(dtype):
     w[7] = 0.0
     m, tot, scale = np.zeros(30), np.empty(30), np.empty(30, dtype)
     out = E.copy()
-    nnz = K.normalise_columns(out, m, w, tot, scale)
+    nnz = K.normalise_columns(out, m, w, tot, scale, K.floor(dtype))
     ref_tot = E.astype(np.float64).sum(axis=0)
     ref_tot[3] = 4.0
     ref = np.where(E.sum(axis=0) == 0, 1.0, E) * (w / ref_tot)
@@ -81,7 +81,7 @@ def test_log_prob_shifted_matches_numpy(dtype):
     c[2] = -np.inf  # a component of weight zero
     m = np.empty(n)
     got = Q.copy()
-    K.log_prob_shifted(got, s, c, m, K.cutoff(dtype))
+    K.log_prob_shifted(got, s, c, m, K.cutoff(dtype), -np.inf)
     lp = c[:, None] - 0.5 * s[:, None] * np.maximum(Q.astype(np.float64), 0.0)
     np.testing.assert_allclose(m, lp.max(axis=0), rtol=TOL[dtype])
     ref = lp - lp.max(axis=0)
@@ -168,3 +168,22 @@ def test_augmented_rows(dtype):
     x = X.astype(np.float64) - shift
     parts = [x * x, x, np.ones((7, 1))]
     np.testing.assert_allclose(A, np.hstack(parts), rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_entries_below_the_cut_become_exact_zeros(dtype):
+    """Cut entries hold fill_below (finite for float64, which keeps NumPy's exp on its
+    vectorised path) and come out of the normalisation as exact zeros; kept ones do not."""
+    cut = K.cutoff(dtype)
+    L = np.array([[0.0, 0.0], [cut + 0.5, cut - 0.5], [-np.inf, -5.0]], dtype=dtype)
+    m = np.empty(2)
+    K.max_shifted(L, m, cut, K.fill_below(dtype))
+    assert L[1, 1] == L[2, 0] == K.fill_below(dtype)
+    assert np.isfinite(L[1, 1]) == (dtype == np.float64)
+    E = np.exp(L)
+    tot, scale = np.empty(2), np.empty(2, dtype)
+    nnz = K.normalise_columns(E, m, np.ones(2), tot, scale, K.floor(dtype))
+    assert E[1, 1] == 0.0 and E[2, 0] == 0.0 and nnz == 4
+    if dtype == np.float64:  # e^(cut + 0.5) is kept: below the cut's floor only what was cut
+        assert E[1, 0] > 0.0
+    np.testing.assert_allclose(E.sum(axis=0), 1.0, rtol=TOL[dtype])

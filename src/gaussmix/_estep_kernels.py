@@ -11,9 +11,13 @@ with NumPy, whose SIMD ``exp`` is ~6x faster than the scalar one numba
 calls. All kernels release the GIL.
 
 Entries more than 700 (float32: 87) below their column's maximum become
-``-inf`` (then 0): their share of a column sum that is at least 1 is below
-1e-304 (1e-38), arithmetic on the subnormal results of exp is ~40x slower,
-and exact zeros let :func:`sparse_moments` skip them.
+exactly 0 responsibilities: their share of a column sum that is at least 1 is
+below 1e-304 (1e-38), arithmetic on the subnormal results of exp is ~40x
+slower, and exact zeros let :func:`sparse_moments` skip them. Before the
+exponential they hold :func:`fill_below`: ``-inf`` for float32, but for
+float64 a finite value just below the cut, because NumPy's float64 ``exp``
+leaves its vectorised path for ``-inf`` (5x slower per entry);
+:func:`normalise_columns` then zeroes what falls below ``exp(cut)``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ def cutoff(dtype: type) -> float:
     return CUTOFF32 if dtype == np.float32 else CUTOFF
 
 
+def fill_below(dtype: type) -> float:
+    """What entries below the cut hold until the exponential (see the module docstring)."""
+    return -np.inf if dtype == np.float32 else CUTOFF - 1.0
+
+
+def floor(dtype: type) -> float:
+    """Exponentials below this are entries that were cut: :func:`normalise_columns` zeroes them."""
+    return 0.0 if dtype == np.float32 else float(np.exp(CUTOFF))
+
+
 @kernel
 def augmented_rows(X, shift, A):  # type: ignore[no-untyped-def]
     """``A = [(X - shift)², X - shift, 1]``, shape (n, 2d + 1), in ``A``'s dtype."""
@@ -48,13 +62,13 @@ def augmented_rows(X, shift, A):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def log_prob_shifted(Q, s, c, m, cut):  # type: ignore[no-untyped-def]
+def log_prob_shifted(Q, s, c, m, cut, fill):  # type: ignore[no-untyped-def]
     """Weighted log-probabilities less their column maximum, in place, on (k, n).
 
     ``Q[j, i] <- c_j - s_j / 2 * max(Q[j, i], 0) - m_i`` where ``m_i``
     (stored) is column i's maximum (0 when not finite); entries below
-    ``cut`` (see :func:`cutoff`) become ``-inf``. The clamp at 0 guards a squared distance
-    against cancellation; NaN propagates.
+    ``cut`` (see :func:`cutoff`) become ``fill`` (:func:`fill_below`). The
+    clamp at 0 guards a squared distance against cancellation; NaN propagates.
     """
     k, n = Q.shape
     for i in range(n):
@@ -74,11 +88,11 @@ def log_prob_shifted(Q, s, c, m, cut):  # type: ignore[no-untyped-def]
     for j in range(k):
         for i in range(n):
             v = Q[j, i] - m[i]
-            Q[j, i] = -np.inf if v < cut else v
+            Q[j, i] = fill if v < cut else v
 
 
 @kernel
-def max_shifted(L, m, cut):  # type: ignore[no-untyped-def]
+def max_shifted(L, m, cut, fill):  # type: ignore[no-untyped-def]
     """Like :func:`log_prob_shifted` for complete log-probabilities ``L`` (k, n)."""
     k, n = L.shape
     for i in range(n):
@@ -93,7 +107,7 @@ def max_shifted(L, m, cut):  # type: ignore[no-untyped-def]
     for j in range(k):
         for i in range(n):
             v = L[j, i] - m[i]
-            L[j, i] = -np.inf if v < cut else v
+            L[j, i] = fill if v < cut else v
 
 
 @kernel
@@ -120,9 +134,10 @@ def sparse_moments(R, A, out):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def normalise_columns(E, m, w, tot, scale):  # type: ignore[no-untyped-def]
+def normalise_columns(E, m, w, tot, scale, low):  # type: ignore[no-untyped-def]
     """Exponentials ``E`` (k, n) to weighted responsibilities ``w_i E_ji / Σ_j E_ji``.
 
+    Entries below ``low`` (:func:`floor`: those that were cut) become exactly 0.
     Writes the column sums to ``tot`` (float64) and ``w / tot`` to ``scale`` (in
     ``E``'s dtype, so that float32 multiplies stay float32);
     returns the number of nonzero responsibilities. A column with every
@@ -135,7 +150,10 @@ def normalise_columns(E, m, w, tot, scale):  # type: ignore[no-untyped-def]
         tot[i] = 0.0
     for j in range(k):
         for i in range(n):
-            tot[i] += E[j, i]
+            e = E[j, i]
+            e = 0.0 if e < low else e
+            E[j, i] = e
+            tot[i] += e
     empty = False
     for i in range(n):
         empty |= tot[i] == 0.0

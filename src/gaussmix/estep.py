@@ -100,7 +100,8 @@ def _normalise_kn(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     column's maximum become 0, see :mod:`gaussmix._estep_kernels`).
     """
     m = np.empty(wlp.shape[1])
-    _k.max_shifted(wlp, m, _k.cutoff(wlp.dtype.type))
+    dt = wlp.dtype.type
+    _k.max_shifted(wlp, m, _k.cutoff(dt), _k.fill_below(dt))
     lse, _, _ = _normalise_shifted(wlp, m, np.ones(wlp.shape[1]), False)
     return wlp, lse
 
@@ -116,7 +117,8 @@ def _normalise_shifted(
     n = E.shape[1]
     np.exp(E, out=E)
     tot = _buffer("tot", (n,), np.float64, scratch)
-    nnz = _k.normalise_columns(E, m, w, tot, _buffer("scale", (n,), E.dtype.type, scratch))
+    nnz = _k.normalise_columns(E, m, w, tot, _buffer("scale", (n,), E.dtype.type, scratch),
+                               _k.floor(E.dtype.type))
     lse = np.log(tot, out=tot)
     lse += m
     return lse, float(w @ lse), int(nnz)
@@ -190,12 +192,12 @@ def _soft_rows(
     q = _quadratic(params, model, shift, dtype)
     if q is None:
         A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
-        _k.max_shifted(L, m, _k.cutoff(dtype))
+        _k.max_shifted(L, m, _k.cutoff(dtype), _k.fill_below(dtype))
     else:
         A = _buffer("A", (n, 2 * d + 1), dtype, scratch)
         _k.augmented_rows(np.asarray(X), q.shift, A)
         L = np.matmul(q.W, A.T, out=_buffer("Q", (q.W.shape[0], n), dtype, scratch))
-        _k.log_prob_shifted(L, q.s, q.c, m, _k.cutoff(dtype))
+        _k.log_prob_shifted(L, q.s, q.c, m, _k.cutoff(dtype), _k.fill_below(dtype))
     lse, obj, nnz = _normalise_shifted(L, m, w, scratch)
     return _SoftRows(A, q is not None, L, lse, obj, nnz)
 
