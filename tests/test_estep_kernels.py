@@ -158,15 +158,17 @@ def test_fused_estep_matches_reference(code, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_augmented_rows(dtype):
-    """[x², x, 1] of the shifted rows."""
+@pytest.mark.parametrize("norm", [False, True])
+def test_augmented_rows(dtype, norm):
+    """[x², x, 1], or [x², |x|², x, 1] (spherical), of the shifted rows."""
     rng = np.random.default_rng(9)
     X = (rng.normal(size=(7, 3)) + 5.0).astype(dtype)
     shift = X.astype(np.float64).mean(axis=0).astype(dtype)
-    A = np.full((7, 7), np.nan, dtype=dtype)
+    A = np.full((7, 8 if norm else 7), np.nan, dtype=dtype)
     K.augmented_rows(X, shift, A)
     x = X.astype(np.float64) - shift
-    parts = [x * x, x, np.ones((7, 1))]
+    norms = [np.sum(x * x, axis=1, keepdims=True)] if norm else []
+    parts = [x * x, *norms, x, np.ones((7, 1))]
     np.testing.assert_allclose(A, np.hstack(parts), rtol=TOL[dtype], atol=TOL[dtype])
 
 

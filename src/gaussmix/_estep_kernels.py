@@ -51,14 +51,30 @@ def floor(dtype: type) -> float:
 
 @kernel
 def augmented_rows(X, shift, A):  # type: ignore[no-untyped-def]
-    """``A = [(X - shift)², X - shift, 1]``, shape (n, 2d + 1), in ``A``'s dtype."""
+    """``A = [x², x, 1]`` of the shifted rows ``x = X - shift``, in ``A``'s dtype.
+
+    With 2d + 2 columns, ``A = [x², |x|², x, 1]``: spherical distances are
+    then one GEMM over its last d + 2 columns.
+    """
     n, d = X.shape
-    for i in range(n):
-        for c in range(d):
-            x = X[i, c] - shift[c]
-            A[i, c] = x * x
-            A[i, d + c] = x
-        A[i, 2 * d] = 1.0
+    off = A.shape[1] - d - 1  # first column of x: d, or d + 1 after |x|²
+    if off > d:
+        for i in range(n):
+            sq = 0.0
+            for c in range(d):
+                x = X[i, c] - shift[c]
+                A[i, c] = x * x
+                A[i, off + c] = x
+                sq += x * x
+            A[i, d] = sq
+            A[i, off + d] = 1.0
+    else:
+        for i in range(n):
+            for c in range(d):
+                x = X[i, c] - shift[c]
+                A[i, c] = x * x
+                A[i, d + c] = x
+            A[i, 2 * d] = 1.0
 
 
 @kernel

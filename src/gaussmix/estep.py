@@ -194,9 +194,12 @@ def _soft_rows(
         A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
         _k.max_shifted(L, m, _k.cutoff(dtype), _k.fill_below(dtype))
     else:
-        A = _buffer("A", (n, 2 * d + 1), dtype, scratch)
+        # [x², x, 1], or [x², |x|², x, 1] when W reads only [|x|², x, 1] (spherical)
+        width = 2 * d + 1 if q.W.shape[1] == 2 * d + 1 else 2 * d + 2
+        A = _buffer("A", (n, width), dtype, scratch)
         _k.augmented_rows(np.asarray(X), q.shift, A)
-        L = np.matmul(q.W, A.T, out=_buffer("Q", (q.W.shape[0], n), dtype, scratch))
+        L = np.matmul(q.W, A[:, width - q.W.shape[1]:].T,
+                      out=_buffer("Q", (q.W.shape[0], n), dtype, scratch))
         _k.log_prob_shifted(L, q.s, q.c, m, _k.cutoff(dtype), _k.fill_below(dtype))
     lse, obj, nnz = _normalise_shifted(L, m, w, scratch)
     return _SoftRows(A, q is not None, L, lse, obj, nnz)

@@ -252,6 +252,8 @@ def stats_from_augmented(
 ) -> SuffStats:
     """Statistics from rows given as ``A = [x², x, 1]`` (n, 2d + 1) and ``wr`` (k, n).
 
+    (``A = [x², |x|², x, 1]``, n x (2d + 2), the spherical E-step's, serves too.)
+
     ``wr`` holds weighted responsibilities (``nnz`` of them nonzero, counted
     if not given). ``nk``, the first and the
     ``diag`` second moments come from one product ``wr A``: a GEMM, or when
@@ -264,7 +266,7 @@ def stats_from_augmented(
     d = (A.shape[1] - 1) // 2
     k, n = wr.shape
     f64 = np.float64
-    cols = A if kind == "diag" else A[:, d:]
+    cols = A if kind == "diag" else A[:, -1 - d:]  # [x, 1] when x² is not needed
     if d >= 16 and 8 * (np.count_nonzero(wr) if nnz is None else nnz) <= k * n:
         G = np.zeros((k, cols.shape[1]))
         sparse_moments(wr, cols, G)
@@ -276,7 +278,7 @@ def stats_from_augmented(
     elif kind == "pooled_diag":
         Sk = (w.astype(A.dtype, copy=False) @ A[:, :d]).astype(f64)
     else:
-        Sk = np.asarray(_SECOND[kind](A[:, d:2 * d], w.astype(A.dtype, copy=False), wr),
+        Sk = np.asarray(_SECOND[kind](A[:, -1 - d:-1], w.astype(A.dtype, copy=False), wr),
                         dtype=f64)
     return SuffStats(np.ascontiguousarray(nk), np.ascontiguousarray(sk),
                      np.ascontiguousarray(Sk), float(objective))

@@ -136,8 +136,9 @@ class Layout:
         For the fused soft E-step (:mod:`gaussmix._estep_kernels`): one GEMM
         of ``W`` against the shifted rows written as ``[x², x, 1]`` gives every
         distance. ``means`` (shifted) and ``prec_chol`` are float64. Returns
-        ``(W, s)``: ``W`` of shape (k, 2d + 1) in ``dtype`` and ``s`` of
-        shape (k,). Layouts whose distances are not of this form return None.
+        ``(W, s)``: ``W`` of shape (k, 2d + 1) in ``dtype`` (or (k, d + 2)
+        over ``[|x|², x, 1]`` where one scale serves every feature) and ``s``
+        of shape (k,). Layouts whose distances are not of this form return None.
         """
         return None
 
@@ -358,11 +359,11 @@ class SphericalLayout(Layout):
     def quadratic_form(
         self, means: np.ndarray, prec_chol: np.ndarray, dtype: type
     ) -> tuple[np.ndarray, np.ndarray]:
-        # |x - μ|² = [1, -2 μ, |μ|²] · [x², x, 1], times p (a GEMM over all of
-        # [x², x, 1] is faster than one over its strided x columns).
-        k, d = means.shape
-        W = np.concatenate([np.ones((k, d)), -2.0 * means, np.sum(means**2, axis=1)[:, None]],
-                           axis=1)
+        # |x - μ|² = [1, -2 μ, |μ|²] · [|x|², x, 1], times p: d + 2 columns, half
+        # the GEMM of the diagonal form over [x², x, 1] (the E-step then builds
+        # [x², |x|², x, 1]: its statistics still need x²).
+        W = np.concatenate([np.ones((means.shape[0], 1)), -2.0 * means,
+                            np.sum(means**2, axis=1)[:, None]], axis=1)
         return W.astype(dtype), prec_chol**2
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
