@@ -127,7 +127,7 @@ def _normalise_shifted(
 class _Quadratic(NamedTuple):
     """Per-parameter constants of the fused soft E-step (see ``Layout.quadratic_form``)."""
 
-    W: np.ndarray  # (k, 2d + 1) in the compute dtype
+    W: np.ndarray  # (k, 2d + 1) over [x², x, 1], or (k, d + 2) over [|x|², x, 1]; compute dtype
     s: np.ndarray  # (k,) scale of each distance
     c: np.ndarray  # (k,) log π_k + log-normalising constant
     shift: np.ndarray  # (d,) in the compute dtype
@@ -167,7 +167,7 @@ def _quadratic(
 class _SoftRows(NamedTuple):
     """One block's soft E-step before the statistics."""
 
-    A: np.ndarray  # [x², x, 1] (n, 2d + 1) for quadratic layouts, else shifted rows (n, d)
+    A: np.ndarray  # [x², x, 1] or [x², |x|², x, 1] for quadratic layouts, else shifted rows
     quadratic: bool
     wr: np.ndarray  # weighted responsibilities w_i r_ij, (k, n)
     lse: np.ndarray  # float64 (n,)
