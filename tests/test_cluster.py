@@ -101,15 +101,17 @@ def _assign_reference(X, w, centers_c, shift):
 @pytest.mark.parametrize("n", [1, 1023, 1024, 1025, 2500])  # about the 1,024-row tile
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("d", [2, 5, 9])  # direct distances (d=2; d=5 float64) and GEMM
-def test_assignment_kernel_matches_brute_force(n, dtype, order, d):
+# direct distances with masked sums (d=2; d=5 float64), direct with scattered sums
+# (d=4, k=7), and the GEMM (d=5 float32, d=9)
+@pytest.mark.parametrize(("d", "k"), [(2, 4), (4, 7), (5, 4), (9, 4)])
+def test_assignment_kernel_matches_brute_force(n, dtype, order, d, k):
     from gaussmix.kmeans import _assign
 
     rng = np.random.default_rng(n)
     X = np.asarray(rng.normal(size=(n, d)) * np.arange(1, d + 1) + 10, dtype=dtype, order=order)
     w = rng.integers(0, 3, n).astype(float)  # zero weights included
     shift = X.astype(np.float64).mean(axis=0)
-    centers_c = rng.normal(size=(4, d)) * 3
+    centers_c = rng.normal(size=(k, d)) * 3
     stats, labels, d2 = _assign(X, w, centers_c, shift, rows=True)
     ref = _assign_reference(X, w, centers_c, shift)
     ref_labels, ref_d2, ref_counts, ref_sums, ref_inertia = ref

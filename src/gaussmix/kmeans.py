@@ -41,6 +41,9 @@ _TILE = 1024
 # keep their twice-as-fast float32 GEMM from d = 5).
 _DIRECT_FEATURES = 4
 _DIRECT_FEATURES_F64 = 8
+# Up to this many k (d + 1) the direct path sums by masks across the tile
+# (W1, k = 5, d = 2: a pass 0.52 -> 0.35 ms, 1 thread).
+_MASKED_SUMS = 24
 
 
 @kernel(reassociate=True)
@@ -65,6 +68,7 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     k = centers_c.shape[0]
     wide = X.itemsize == 8
     direct = d <= _DIRECT_FEATURES or (d <= _DIRECT_FEATURES_F64 and wide)
+    masked = direct and k * (d + 1) <= _MASKED_SUMS
     ct = np.ascontiguousarray(centers_c.T).astype(X.dtype)
     csq = np.zeros(k)
     for c in range(k):
@@ -97,6 +101,29 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
                     if acc[i] < best[i]:
                         best[i] = acc[i]
                         lab[i] = c
+            if masked:
+                # Few centres and columns: per centre, masked sums across the
+                # tile (vectorised) beat a scattered update per row, whose
+                # store-to-load chains stall when neighbours share a label.
+                for i in range(m):
+                    acc[i] = w[start + i] if unweighted == 0 else 1.0
+                for c in range(k):
+                    cnt = 0.0
+                    for i in range(m):
+                        cnt += acc[i] if lab[i] == c else 0.0
+                    counts[c] += cnt
+                    for j in range(d):
+                        s = 0.0
+                        for i in range(m):
+                            s += acc[i] * xt[j, i] if lab[i] == c else 0.0
+                        sums[c, j] += s
+                for i in range(m):
+                    total += acc[i] * best[i]
+                    if keep_d2:
+                        d2[start + i] = best[i]
+                    if keep_labels:
+                        labels[start + i] = lab[i]
+                continue
             for i in range(m):
                 li = lab[i]
                 wi = w[start + i] if unweighted == 0 else 1.0
