@@ -166,8 +166,8 @@ def _plusplus_reference(X, w, k, rng, shift, trials):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize(("n", "chunk"), [(600, 7), (3000, 1000), (30_000, 1000)])
-def test_kmeans_plusplus_matches_the_textbook_form(dtype, n, chunk):
+@pytest.mark.parametrize("n", [600, 3000, 30_000])
+def test_kmeans_plusplus_matches_the_textbook_form(dtype, n):
     """(30,000 rows: draws span several of the segments that carry partial sums.)"""
     from gaussmix.execution import parallel
     from gaussmix.kmeans import kmeans_plusplus
@@ -176,7 +176,7 @@ def test_kmeans_plusplus_matches_the_textbook_form(dtype, n, chunk):
     w = np.random.default_rng(0).integers(0, 3, n).astype(float)
     shift = X.astype(np.float64).mean(axis=0)
     with parallel(2):
-        got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), chunk, n_local_trials=3)
+        got = kmeans_plusplus(X, w, 6, np.random.RandomState(5), n_local_trials=3)
     ref = _plusplus_reference(X, w, 6, 5, shift, 3)
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     # every centre is a row of the data, and never one of weight zero
@@ -233,14 +233,18 @@ def test_kmeans_plusplus_draw_finds_the_segment_and_skips_empty_ones():
     assert _draw(X, w, closest, seg_pot, 1.0, none) == 2 * _SEGMENT + 7
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 7, 100])
-def test_first_kmeans_plusplus_draw_follows_the_weights(chunk):
-    from gaussmix.kmeans import _draw_by_weight
+@pytest.mark.parametrize("repeats", [1, 500])  # 500: 3,500 rows, four 1,024-row segments
+def test_first_kmeans_plusplus_draw_follows_the_weights(repeats):
+    """The first centre: k-means++'s draw with D(x)² = 1, by segment sums of w."""
+    from gaussmix.kmeans import _SEGMENT, _draw
 
-    w = np.array([0.0, 1.0, 0.0, 2.0, 1.0, 0.0, 0.0])
+    w = np.tile([0.0, 1.0, 0.0, 2.0, 1.0, 0.0, 0.0], repeats)
+    n = w.shape[0]
+    X = np.zeros((n, 1))
+    seg_w = np.add.reduceat(w, np.arange(0, n, _SEGMENT))
     cum = np.cumsum(w)
     for u in np.linspace(0.0, 1.0 - 1e-12, 41):
-        got = _draw_by_weight(w, u, chunk)
+        got = _draw(X, w, np.ones(n), seg_w, u, np.empty(0))
         assert got == np.searchsorted(cum, u * cum[-1], side="right")
         assert w[got] > 0
 

@@ -145,7 +145,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
                 c0 = seeds_for_source(self.init, X, data.summary.sample, k, rng, shift, chunk)
             elif self.init == "k-means++":
                 assert w is not None
-                c0 = kmeans_plusplus(X, w, k, rng, chunk)
+                c0 = kmeans_plusplus(X, w, k, rng)
             else:
                 c0 = np.asarray(X[rng.permutation(X.shape[0])[:k]], dtype=np.float64)
             res = lloyd(X, w, c0, max_iter=self.max_iter, tol=tol, shift=shift, chunk_size=chunk)

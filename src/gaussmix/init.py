@@ -89,13 +89,13 @@ def initial_stats(
 
         return stats_from_resp(X, w, draw, kind, shift, chunk_size)
     if method == "kmeans":
-        centers = kmeans_plusplus(X, w, n_components, rng, chunk_size)
+        centers = kmeans_plusplus(X, w, n_components, rng)
         tol = weighted_mean_variance(X, w, shift, chunk_size) * 1e-4
         res = lloyd(X, w, centers, max_iter=300, tol=tol, shift=shift, chunk_size=chunk_size)
         assert res.labels is not None
         labels = res.labels
     elif method == "k-means++":
-        centers = kmeans_plusplus(X, w, n_components, rng, chunk_size)
+        centers = kmeans_plusplus(X, w, n_components, rng)
         labels = nearest_labels(X, centers, shift)
     elif method == "random_from_data":
         idx = rng.choice(X.shape[0], size=n_components, replace=False)

@@ -48,7 +48,7 @@ def seeds_from_sample(
         return hc_centers(rows, n_clusters, rng)
     if method == "random_from_data" or method == "random":
         return rows[rng.choice(rows.shape[0], size=n_clusters, replace=False)].copy()
-    centers = kmeans_plusplus(rows, ones, n_clusters, rng, chunk_size)
+    centers = kmeans_plusplus(rows, ones, n_clusters, rng)
     if method == "kmeans":
         tol = float(np.mean(np.var(rows, axis=0))) * 1e-4
         centers = lloyd(rows, ones, centers, max_iter=300, tol=tol, shift=shift,
@@ -117,7 +117,7 @@ def kmeans_parallel(
         extra = sample_rows(sample)[rng.choice(sample.rows.shape[0], n_clusters - C.shape[0])]
         return np.vstack([C + shift, extra])
     zero = np.zeros(C.shape[1])
-    centers = kmeans_plusplus(C, weights, n_clusters, rng, chunk_size)
+    centers = kmeans_plusplus(C, weights, n_clusters, rng)
     if refine:
         tol = 1e-4 * float(weights @ np.sum((C - weights @ C / weights.sum()) ** 2, axis=1)
                            / (weights.sum() * C.shape[1]))

@@ -472,33 +472,11 @@ def _draw(X: Any, w: np.ndarray, closest: np.ndarray, seg_pot: np.ndarray, u: fl
                              closest[lo:hi], target - below))
 
 
-def _draw_by_weight(w: np.ndarray, u: float, chunk_size: int) -> int:
-    """The row where the running sum of ``w`` first exceeds ``u · Σ w``.
-
-    Block sums first, then a cumulative sum inside one block only: no n-row
-    temporary (``rng.choice(n, p=w / w.sum())`` would make two).
-    """
-    n = w.shape[0]
-    starts = np.arange(0, n, chunk_size)
-    sums = np.add.reduceat(w, starts) if n else np.zeros(0)
-    cum = np.cumsum(sums)
-    target = u * cum[-1]
-    b = min(int(np.searchsorted(cum, target, side="right")), len(starts) - 1)
-    before = cum[b - 1] if b else 0.0
-    inner = np.cumsum(w[starts[b] : starts[b] + chunk_size])
-    i = int(np.searchsorted(inner, target - before, side="right"))
-    positive = np.flatnonzero(inner > 0) if i >= inner.shape[0] else None
-    if positive is not None:  # round-off put the target past the block: its last weighted row
-        i = int(positive[-1]) if positive.size else 0
-    return int(starts[b]) + i
-
-
 def kmeans_plusplus(
     X: np.ndarray,
     w: np.ndarray,
     n_clusters: int,
     rng: np.random.RandomState,
-    chunk_size: int,
     n_local_trials: int | None = None,
 ) -> np.ndarray:
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), weighted.
@@ -513,15 +491,16 @@ def kmeans_plusplus(
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, d))
-    first = _draw_by_weight(w, float(rng.uniform()), chunk_size)
-    centers[0] = X[first]
     rows = RowSlices(n)
     # Blocks are whole segments, so no two threads add to one segment's sums
     # (rounding up to them can leave the last block short: 5,000 rows -> 2,048 x 2 + 904).
     chunk = -(-_kernel_chunk(n) // _SEGMENT) * _SEGMENT
     n_seg = -(-n // _SEGMENT)
-    closest = np.empty(n)
     none = np.empty(0)
+    # The first centre is drawn by weight alone: the same draw with D(x)² = 1.
+    closest = np.ones(n)
+    seg_w = np.add.reduceat(w, np.arange(0, n, _SEGMENT)) if n else np.zeros(0)
+    centers[0] = X[_draw(X, w, closest, seg_w, float(rng.uniform()), none)]
 
     def first_pass(sl: slice, wb: np.ndarray, out: np.ndarray) -> None:
         _pp_first(kernel_block(X[sl]), wb, centers[0], closest[sl], sl.start, out)

@@ -175,7 +175,7 @@ class MiniBatchKMeans(KMeans):
         best, best_inertia = None, np.inf
         for _ in range(self.n_init):
             if self.init == "k-means++":
-                c = kmeans_plusplus(rows, ones, k, rng, chunk)
+                c = kmeans_plusplus(rows, ones, k, rng)
             else:
                 c = rows[rng.choice(rows.shape[0], size=k, replace=False)]
             # Lloyd on the init rows: cheap, and it settles which seeding is best
