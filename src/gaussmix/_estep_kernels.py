@@ -44,9 +44,12 @@ def fill_below(dtype: type) -> float:
     return -np.inf if dtype == np.float32 else CUTOFF - 1.0
 
 
+_FLOOR64 = float(np.exp(CUTOFF))
+
+
 def floor(dtype: type) -> float:
     """Exponentials below this are entries that were cut: :func:`normalise_columns` zeroes them."""
-    return 0.0 if dtype == np.float32 else float(np.exp(CUTOFF))
+    return 0.0 if dtype == np.float32 else _FLOOR64
 
 
 @kernel

@@ -188,12 +188,13 @@ def _kernel_weights(w: np.ndarray, unit: bool = False) -> np.ndarray:
     contiguous (it serves a broadcast as slices of one array).
     """
     if unit or _is_unit(w):
-        return _NO_D2
+        return _UNIT_WEIGHTS
     return np.ascontiguousarray(w, dtype=np.float64)
 
 
 _NO_LABELS = np.empty(0, dtype=np.intp)
 _NO_D2 = np.empty(0)
+_UNIT_WEIGHTS = np.empty(0)  # the kernel reads an empty w as unit weights
 
 
 def _assign(
@@ -219,7 +220,7 @@ def nearest_center(Xc: np.ndarray, centers_c: np.ndarray) -> tuple[np.ndarray, n
 
     Both arguments are shifted float64 arrays.
     """
-    _, labels, d2 = _assign(Xc, np.zeros(Xc.shape[0]), centers_c,
+    _, labels, d2 = _assign(Xc, np.broadcast_to(1.0, (Xc.shape[0],)), centers_c,
                             np.zeros(centers_c.shape[1]), rows=True)
     return labels, d2
 
