@@ -19,6 +19,9 @@ __all__ = ["warmup"]
 def warmup() -> dict[str, float]:
     """Run tiny fits that call every kernel, for float64 and float32 rows.
 
+    (Narrow and wide data, the four covariance types and EII, whose statistics
+    read a strided view: each shape of argument is compiled once.)
+
     Returns
     -------
     seconds : dict
@@ -35,19 +38,24 @@ def warmup() -> dict[str, float]:
     from .mixture import GaussianMixture
 
     rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(c, 1.0, size=(200, 3)) for c in (0.0, 6.0)])
+    # 8 far-apart clusters in 16 dimensions: wide enough for the kernels that
+    # only wide rows use (rows that count for a full second moment, from 12
+    # features; sparse statistics, from 16, once every row has one nonzero
+    # responsibility), and narrow data for the small-d k-means paths.
+    wide = np.vstack([rng.normal(100.0 * np.eye(16)[c], 1.0, size=(60, 16)) for c in range(8)])
+    narrow = np.vstack([rng.normal(c, 1.0, size=(200, 3)) for c in (0.0, 6.0)])
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for dtype in (np.float64, np.float32):
-            Xd = X.astype(dtype)
             t = time.perf_counter()
-            KMeans(2, n_init=1, random_state=0).fit(Xd).predict(Xd)
-            for ct in ("full", "tied", "diag", "spherical"):
-                for assignment in ("soft", "hard"):
-                    gm = GaussianMixture(2, covariance_type=ct, assignment=assignment,
-                                         max_iter=2, random_state=0).fit(Xd)
-                gm.predict_proba(Xd)
-                gm.score_samples(Xd)
+            for X, k in ((narrow.astype(dtype), 2), (wide.astype(dtype), 8)):
+                KMeans(k, n_init=1, random_state=0).fit(X).predict(X)
+                for ct in ("full", "tied", "diag", "spherical", "EII"):
+                    for assignment in ("soft", "hard"):
+                        gm = GaussianMixture(k, covariance_type=ct, assignment=assignment,
+                                             max_iter=2, random_state=0).fit(X)
+                    gm.predict_proba(X)
+                    gm.score_samples(X)
             out[np.dtype(dtype).name] = time.perf_counter() - t
     return out
