@@ -61,6 +61,8 @@ def augmented_rows(X, shift, A):  # type: ignore[no-untyped-def]
     """
     n, d = X.shape
     off = A.shape[1] - d - 1  # first column of x: d, or d + 1 after |x|²
+    # Two loops: |x|² is a sequential sum (no reassociation here), which the
+    # diagonal form's loop should not carry.
     if off > d:
         for i in range(n):
             sq = 0.0
