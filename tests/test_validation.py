@@ -107,15 +107,20 @@ def test_singular_covariance_names_the_component():
 def test_column_range_matches_numpy_and_flags_nonfinite(dtype, order):
     from gaussmix._validation import _column_range
 
-    X = np.asarray(np.random.default_rng(0).normal(size=(37, 5)), dtype=dtype, order=order)
-    lo, hi, bad = np.empty(5), np.empty(5), np.empty(5)
-    _column_range(X, lo, hi, bad)
-    np.testing.assert_array_equal(lo, X.min(axis=0))
-    np.testing.assert_array_equal(hi, X.max(axis=0))
-    assert not np.isnan(bad).any()
-    X[3, 1], X[30, 4] = np.nan, -np.inf
-    _column_range(X, lo, hi, bad)
-    np.testing.assert_array_equal(np.isnan(bad), [False, True, False, False, True])
+    # 37 rows: with 5 columns, 819 rows go side by side, so all rows are the
+    # remainder; 2,000 rows have 2 groups and a remainder of 362
+    for n in (37, 2000):
+        X = np.asarray(np.random.default_rng(n).normal(size=(n, 5)), dtype=dtype, order=order)
+        lo, hi = _column_range(X)
+        assert lo.dtype == hi.dtype == np.float64
+        np.testing.assert_array_equal(lo, X.min(axis=0))
+        np.testing.assert_array_equal(hi, X.max(axis=0))
+        assert np.isfinite(lo).all() and np.isfinite(hi).all()
+        X[3, 1], X[n - 7, 4], X[n // 2, 2] = np.nan, -np.inf, np.inf
+        lo, hi = _column_range(X)
+        np.testing.assert_array_equal(~(np.isfinite(lo) & np.isfinite(hi)),
+                                      [False, True, True, False, True])
+        assert np.isnan(lo[1]) and np.isnan(hi[1])
 
 
 def test_distinct_rows_counts_rows_not_projections():

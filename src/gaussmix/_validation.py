@@ -9,27 +9,31 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from ._jit import kernel
 
+def _column_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column minima and maxima of a non-empty X, float64; NaN where a column has NaN.
 
-@kernel
-def _column_range(X, lo, hi, bad):  # type: ignore[no-untyped-def]
-    """Column minima and maxima of X in one pass; ``bad[c]`` is NaN if column c has NaN/inf.
-
-    ``v - v`` is 0 for a finite v and NaN otherwise; summing it per column
-    flags bad columns without a branch, so the loop vectorises.
+    NumPy's ``minimum``/``maximum`` propagate NaN, so a column holding NaN or
+    ±inf has a non-finite minimum or maximum: no separate finiteness pass. A
+    C-ordered X is reduced as rows of ~4,096 values (``g`` rows side by side,
+    then the ``g`` partial results folded): a row-at-a-time reduction of 64
+    columns spends its time between calls of the SIMD loop (W3, 50,000 x 64
+    float32: 4.1 ms -> 0.7 ms, the compiled one-pass loop it replaces did not
+    vectorise).
     """
     n, d = X.shape
-    for c in range(d):
-        lo[c] = np.inf
-        hi[c] = -np.inf
-        bad[c] = 0.0
-    for i in range(n):
-        for c in range(d):
-            v = X[i, c]
-            lo[c] = v if v < lo[c] else lo[c]
-            hi[c] = v if v > hi[c] else hi[c]
-            bad[c] += v - v
+    g = max(1, 4096 // max(d, 1)) if X.flags.c_contiguous else 1
+    m = (n // g) * g
+    if g > 1 and m:
+        V = X[:m].reshape(m // g, g * d)
+        lo = np.minimum.reduce(V, axis=0).reshape(g, d).min(axis=0)
+        hi = np.maximum.reduce(V, axis=0).reshape(g, d).max(axis=0)
+        if m < n:
+            lo = np.minimum(lo, X[m:].min(axis=0))
+            hi = np.maximum(hi, X[m:].max(axis=0))
+    else:
+        lo, hi = X.min(axis=0), X.max(axis=0)
+    return lo.astype(np.float64), hi.astype(np.float64)
 
 
 def _first_nonfinite(X: np.ndarray) -> tuple[int, int, str] | None:
@@ -139,13 +143,12 @@ def check_X(
         if "could not convert" in str(exc) or "convert" in str(exc).lower():
             raise ValueError(f"X must be numeric: {exc}{_first_unconvertible(X)}") from None
         raise
-    # One pass for the column ranges and the finiteness test (NumPy's
-    # isfinite/any + max + min over X took 4 passes: ~0.1 s on 1,000,000 x 8).
+    # The column ranges also tell whether X is finite (isfinite/any + max +
+    # min over X took 4 passes: ~0.1 s on 1,000,000 x 8).
     d = X.shape[1] if X.ndim == 2 else 0
-    lo, hi, bad = np.empty(d), np.empty(d), np.empty(d)
-    if X.size:
-        _column_range(X, lo, hi, bad)
-    loc = _first_nonfinite(X) if np.isnan(bad).any() else None
+    lo, hi = _column_range(X) if X.size else (np.zeros(d), np.zeros(d))
+    finite = bool(np.isfinite(lo).all() and np.isfinite(hi).all())
+    loc = None if finite else _first_nonfinite(X)
     if loc is not None:
         row, col, what = loc
         n_bad = int((~np.isfinite(X)).sum())
