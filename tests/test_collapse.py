@@ -267,8 +267,14 @@ def test_eigenvalue_floor_shortcut_flags_the_same_components(code, monkeypatch):
         cov[1] = 1e-14
     guard = CollapseGuard(model, policy="reseed", reg_covar=0.0, shift=shift, count_scale=1.0,
                           lowest_rows=lambda *a: X[:1])
-    fast = guard.detect(stats, cov)
+    broken = cov.copy()  # a non-finite variance in component 0, tested on the variances
+    if broken.ndim == 2:
+        broken[0, 1] = np.inf
+    else:
+        broken[0] = np.nan
+    fast = guard.detect(stats, cov), guard.detect(stats, broken)
     monkeypatch.setattr(type(layout), "smallest_eigenvalues", lambda self, c: None)
-    exact = guard.detect(stats, cov)
+    exact = guard.detect(stats, cov), guard.detect(stats, broken)
     assert fast == exact
-    assert 1 in fast and fast[1][0] == "eigenvalue"
+    assert 1 in fast[0] and fast[0][1][0] == "eigenvalue" and 0 not in fast[0]
+    assert sorted(fast[1]) == [0, 1] and fast[1][0][0] == "eigenvalue"

@@ -220,12 +220,15 @@ class CollapseGuard:
         for j in np.flatnonzero(~(counts >= need)):
             flags[int(j)] = ("count", f"effective count {counts[j]:.3g} < {need:g} points")
         P = self._whitener(stats)
-        full = self.model.layout.full(cov, k, d)
-        finite = np.all(np.isfinite(full.reshape(k, -1)), axis=1)
+        layout = self.model.layout
+        floor = layout.smallest_eigenvalues(cov)
+        # Layouts with cheap eigenvalues hold one (d,) or scalar variance per component:
+        # test those, not a (k, d, d) array built from them on every iteration.
+        full = layout.full(cov, k, d) if floor is None else None
+        finite = np.all(np.isfinite(np.reshape(cov if full is None else full, (k, -1))), axis=1)
         ev = np.full(k, -np.inf)
         if P.shape[1] and finite.any():
             todo = finite.copy()
-            floor = self.model.layout.smallest_eigenvalues(cov)
             if floor is not None:
                 # λ_min(Pᵀ Σ P) >= λ_min(Σ) λ_min(Pᵀ P): components clearly above
                 # the threshold need no eigendecomposition (2-4 ms per iteration
@@ -239,6 +242,7 @@ class CollapseGuard:
             if todo.any():
                 # Pᵀ Σ_k P as batched matrix products (a three-operand einsum runs
                 # an O(k d⁴) loop: 0.33 s per iteration at d = 64, k = 20).
+                full = layout.full(cov, k, d) if full is None else full
                 M = P.T @ full[todo] @ P
                 ev[todo] = np.linalg.eigvalsh(0.5 * (M + np.swapaxes(M, 1, 2)))[:, 0]
         elif finite.any():

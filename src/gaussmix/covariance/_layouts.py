@@ -95,7 +95,9 @@ class Layout:
     def smallest_eigenvalues(self, cov: np.ndarray) -> np.ndarray | None:
         """Smallest eigenvalue of each component's covariance, shape (k,), where cheap.
 
-        None where it would take an eigendecomposition (full, tied).
+        None where it would take an eigendecomposition (full, tied). Layouts that
+        give them hold one variance or one row of variances per component (a
+        leading k axis).
         """
         return None
 
