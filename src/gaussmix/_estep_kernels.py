@@ -138,20 +138,24 @@ def sparse_moments(R, A, out):  # type: ignore[no-untyped-def]
     Partial sums over up to 4,096 rows are in ``A``'s dtype, as in the dense
     path's GEMM (float32 rows: twice the lanes, no conversion per entry);
     each is added to ``out`` in float64, which bounds float32's rounding.
+    Rows are the outer loop, so each row of ``A`` is read once, while the
+    k cache lines of R's column stay in L1 (component-major, every row of
+    ``A`` was fetched again for each component: 15% slower on W3).
     """
     k, n = R.shape
     p = A.shape[1]
-    acc = np.zeros(p, dtype=A.dtype)
-    for j in range(k):
-        for lo in range(0, n, 4096):
-            acc[:] = 0.0
-            for i in range(lo, min(n, lo + 4096)):
+    acc = np.zeros((k, p), dtype=A.dtype)
+    for lo in range(0, n, 4096):
+        acc[:] = 0.0
+        for i in range(lo, min(n, lo + 4096)):
+            for j in range(k):
                 r = R[j, i]
                 if r != 0.0:
                     for c in range(p):
-                        acc[c] += r * A[i, c]
+                        acc[j, c] += r * A[i, c]
+        for j in range(k):
             for c in range(p):
-                out[j, c] += acc[c]
+                out[j, c] += acc[j, c]
 
 
 @kernel
