@@ -62,7 +62,7 @@ def test_normalise_columns_weights_and_counts(dtype):
     w[7] = 0.0
     m, tot, scale = np.zeros(30), np.empty(30), np.empty(30, dtype)
     out = E.copy()
-    nnz = K.normalise_columns(out, m, w, tot, scale, K.floor(dtype))
+    nnz = K.normalise_columns(out, m, w, tot, scale)
     ref_tot = E.astype(np.float64).sum(axis=0)
     ref_tot[3] = 4.0
     ref = np.where(E.sum(axis=0) == 0, 1.0, E) * (w / ref_tot)
@@ -81,11 +81,11 @@ def test_log_prob_shifted_matches_numpy(dtype):
     c[2] = -np.inf  # a component of weight zero
     m = np.empty(n)
     got = Q.copy()
-    K.log_prob_shifted(got, s, c, m, K.cutoff(dtype), -np.inf)
+    K.log_prob_shifted(got, s, c, m)
     lp = c[:, None] - 0.5 * s[:, None] * np.maximum(Q.astype(np.float64), 0.0)
     np.testing.assert_allclose(m, lp.max(axis=0), rtol=TOL[dtype])
     ref = lp - lp.max(axis=0)
-    ref[ref < K.cutoff(dtype)] = -np.inf
+    assert np.all(got[2] == -np.inf)
     np.testing.assert_allclose(got, ref, rtol=TOL[dtype], atol=TOL[dtype])
 
 
@@ -174,18 +174,39 @@ def test_augmented_rows(dtype, norm):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_entries_below_the_cut_become_exact_zeros(dtype):
-    """Cut entries hold fill_below (finite for float64, which keeps NumPy's exp on its
-    vectorised path) and come out of the normalisation as exact zeros; kept ones do not."""
+    """Entries cut by the exponential come out of the normalisation as exact zeros;
+    entries just above the cut are kept."""
     cut = K.cutoff(dtype)
     L = np.array([[0.0, 0.0], [cut + 0.5, cut - 0.5], [-np.inf, -5.0]], dtype=dtype)
     m = np.empty(2)
-    K.max_shifted(L, m, cut, K.fill_below(dtype))
-    assert L[1, 1] == L[2, 0] == K.fill_below(dtype)
-    assert np.isfinite(L[1, 1]) == (dtype == np.float64)
-    E = np.exp(L)
+    K.max_shifted(L, m)
+    E = L.copy()
+    K.exp_cut(E, np.empty(2, np.int32 if dtype == np.float32 else np.int64))
+    assert E[1, 1] == 0.0 and E[2, 0] == 0.0 and E[1, 0] > 0.0
     tot, scale = np.empty(2), np.empty(2, dtype)
-    nnz = K.normalise_columns(E, m, np.ones(2), tot, scale, K.floor(dtype))
+    nnz = K.normalise_columns(E, m, np.ones(2), tot, scale)
     assert E[1, 1] == 0.0 and E[2, 0] == 0.0 and nnz == 4
-    if dtype == np.float64:  # e^(cut + 0.5) is kept: below the cut's floor only what was cut
-        assert E[1, 0] > 0.0
     np.testing.assert_allclose(E.sum(axis=0), 1.0, rtol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_cut_is_within_two_ulp_of_exp(dtype):
+    """Our vectorised exponential against the correctly rounded one, over the kept range,
+    the cut's edge, NaN, -inf and (out of the E-step's range) positive entries."""
+    rng = np.random.default_rng(10)
+    cut = K.cutoff(dtype)
+    above, under = np.nextafter(dtype(cut), dtype(0)), np.nextafter(dtype(cut), dtype(-np.inf))
+    edges = [0.0, -0.0, cut, above, -1e-30, -np.log(2) / 2, 1.5, 40.0]
+    x = np.concatenate([rng.uniform(cut, 0.0, 5000), rng.uniform(-1.0, 0.0, 1000),
+                        edges]).astype(dtype)
+    E = np.vstack([x, x[::-1]])  # two rows: the scratch is reused per row
+    got = E.copy()
+    K.exp_cut(got, np.empty(x.size, np.int32 if dtype == np.float32 else np.int64))
+    ref = np.exp(E.astype(np.float64))
+    ulps = np.abs(got - ref) / np.spacing(ref.astype(dtype)).astype(np.float64)
+    assert ulps.max() <= 2.0, ulps.max()
+    below = np.array([[under, cut - 1.0, -1e4, -np.inf, np.nan]], dtype)
+    K.exp_cut(below, np.empty(5, np.int32 if dtype == np.float32 else np.int64))
+    assert np.all(below[0, :4] == 0.0) and np.isnan(below[0, 4])
+
+

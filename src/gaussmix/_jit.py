@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _lock = threading.Lock()
 
 
-def kernel(fn: F | None = None, *, reassociate: bool = False) -> Any:
+def kernel(fn: F | None = None, *, reassociate: bool = False, contract: bool = False) -> Any:
     """Compile ``fn`` with ``numba.njit(nogil=True, cache=True)`` on its first call.
 
     ``error_model="numpy"`` gives IEEE results (inf/nan) instead of a Python
@@ -30,12 +30,14 @@ def kernel(fn: F | None = None, *, reassociate: bool = False) -> Any:
     reorder sums (so ``s += x[j] * x[j]`` over a row is vectorised with
     several accumulators instead of waiting on one add per element) and fuse
     multiply-adds; infinities and NaN keep their IEEE meaning. Leave it off
-    where a sum must be sequential. The pure-Python function stays available
-    as ``.py_func`` (useful in tests on tiny inputs).
+    where a sum must be sequential. ``contract=True`` alone fuses multiply-adds
+    (one rounding instead of two, never a reordering): for polynomials. The
+    pure-Python function stays available as ``.py_func`` (useful in tests on
+    tiny inputs).
     """
     if fn is None:
-        return functools.partial(kernel, reassociate=reassociate)
-    flags = {"reassoc", "contract"} if reassociate else set()
+        return functools.partial(kernel, reassociate=reassociate, contract=contract)
+    flags = {"reassoc", "contract"} if reassociate else {"contract"} if contract else set()
     compiled: Any = None
 
     @functools.wraps(fn)

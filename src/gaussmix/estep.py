@@ -100,8 +100,7 @@ def _normalise_kn(wlp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     column's maximum become 0, see :mod:`gaussmix._estep_kernels`).
     """
     m = np.empty(wlp.shape[1])
-    dt = wlp.dtype.type
-    _k.max_shifted(wlp, m, _k.cutoff(dt), _k.fill_below(dt))
+    _k.max_shifted(wlp, m)
     lse, _, _ = _normalise_shifted(wlp, m, np.ones(wlp.shape[1]), False)
     return wlp, lse
 
@@ -115,10 +114,10 @@ def _normalise_shifted(
     number of nonzero responsibilities.
     """
     n = E.shape[1]
-    np.exp(E, out=E)
+    wide = np.int32 if E.dtype == np.float32 else np.int64
+    _k.exp_cut(E, _buffer("bits", (n,), wide, scratch))
     tot = _buffer("tot", (n,), np.float64, scratch)
-    nnz = _k.normalise_columns(E, m, w, tot, _buffer("scale", (n,), E.dtype.type, scratch),
-                               _k.floor(E.dtype.type))
+    nnz = _k.normalise_columns(E, m, w, tot, _buffer("scale", (n,), E.dtype.type, scratch))
     lse = np.log(tot, out=tot)
     lse += m
     return lse, float(w @ lse), int(nnz)
@@ -192,7 +191,7 @@ def _soft_rows(
     q = _quadratic(params, model, shift, dtype)
     if q is None:
         A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
-        _k.max_shifted(L, m, _k.cutoff(dtype), _k.fill_below(dtype))
+        _k.max_shifted(L, m)
     else:
         # [x², x, 1], or [x², |x|², x, 1] when W reads only [|x|², x, 1] (spherical)
         width = 2 * d + 1 if q.W.shape[1] == 2 * d + 1 else 2 * d + 2
@@ -200,7 +199,7 @@ def _soft_rows(
         _k.augmented_rows(np.asarray(X), q.shift, A)
         L = np.matmul(q.W, A[:, width - q.W.shape[1]:].T,
                       out=_buffer("Q", (q.W.shape[0], n), dtype, scratch))
-        _k.log_prob_shifted(L, q.s, q.c, m, _k.cutoff(dtype), _k.fill_below(dtype))
+        _k.log_prob_shifted(L, q.s, q.c, m)
     lse, obj, nnz = _normalise_shifted(L, m, w, scratch)
     return _SoftRows(A, q is not None, L, lse, obj, nnz)
 
