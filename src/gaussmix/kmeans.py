@@ -97,10 +97,12 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
                     for i in range(m):
                         t = xt[j, i] - cj
                         acc[i] += t * t
-                for i in range(m):
-                    if acc[i] < best[i]:
-                        best[i] = acc[i]
-                        lab[i] = c
+                for i in range(m):  # selects, not a branch: vectorised (W1 pass -17%)
+                    a = acc[i]
+                    b = best[i]
+                    better = a < b
+                    best[i] = a if better else b
+                    lab[i] = c if better else lab[i]
             if masked:
                 # Few centres and columns: per centre, masked sums across the
                 # tile (vectorised) beat a scattered update per row, whose
