@@ -8,6 +8,10 @@ each and their relative difference. KMeans (Lloyd) is compared the same way
 from the same initial centres. Peak memory of a fit is measured with
 tracemalloc (NumPy reports its allocations to it) in a separate run.
 
+With ``--others``, gmmx (JAX; float32, full and diag covariances) also runs
+from the same start, when it is installed (``pip install gmmx``).
+pomegranate needs PyTorch and is not measured here.
+
 Usage::
 
     python benchmarks/bench_speed.py                 # all workloads (slow on 2 cores)
@@ -81,9 +85,13 @@ def peak_mib(fn) -> float:
     return peak / 2**20
 
 
-def bench_gmm(X, k, ct, iters, repeats, rates, memory):
+def sklearn_start(X, k, ct):
+    """The common start: one scikit-learn EM step from its own k-means start."""
+    return SkGMM(k, covariance_type=ct, max_iter=1, random_state=0).fit(X)
+
+
+def bench_gmm(X, k, ct, iters, repeats, rates, memory, start):
     d = X.shape[1]
-    start = SkGMM(k, covariance_type=ct, max_iter=1, random_state=0).fit(X)
     init = dict(weights_init=start.weights_, means_init=start.means_,
                 precisions_init=start.precisions_, tol=0.0, max_iter=iters)
     t_sk, sk = best_time(lambda: SkGMM(k, covariance_type=ct, **init).fit(X), repeats)
@@ -103,6 +111,28 @@ def bench_gmm(X, k, ct, iters, repeats, rates, memory):
             lambda: GaussianMixture(k, covariance_type=ct, **init).fit(X))
         row["data_mib"] = data_mib
     return row
+
+
+def bench_gmmx(X, k, ct, iters, repeats, start):
+    """gmmx's EM from ``start`` for exactly ``iters`` iterations; None without gmmx."""
+    try:
+        import jax
+        from gmmx import EMFitter, GaussianMixtureModelJax
+    except ImportError:
+        return None
+    f32 = np.float32
+    g0 = GaussianMixtureModelJax.from_squeezed(
+        means=start.means_.astype(f32), covariances=start.covariances_.astype(f32),
+        weights=start.weights_.astype(f32), covariance_type=ct)
+    fitter = EMFitter(max_iter=iters, tol=-1.0, reg_covar=1e-6)  # tol < 0: never converges
+    xj = jax.numpy.asarray(X)
+
+    def run():  # JAX returns before it computes: wait for the result
+        return jax.block_until_ready(fitter.fit(xj, g0))
+
+    run()  # the first call compiles
+    t, res = best_time(run, repeats)
+    return {"gx_s_iter": t / int(res.n_iter), "gx_ll": float(res.gmm.to_sklearn().score(X))}
 
 
 def bench_default_fit(X, k, ct, repeats):
@@ -159,6 +189,8 @@ def main(argv=None) -> int:
     ap.add_argument("--default-fit", action="store_true", help="also time default fits")
     ap.add_argument("--predict", action="store_true",
                     help="also time predict_proba / score_samples on 1,000,000 x 16, k=10")
+    ap.add_argument("--others", action="store_true",
+                    help="also run gmmx (float32, full/diag) where installed")
     ap.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     # Compile (or load from numba's disk cache) every kernel first: a one-off
@@ -190,6 +222,9 @@ def main(argv=None) -> int:
                 "| sklearn fit s (k-means++ + Lloyd) | gaussmix fit s | fit speedup "
                 "| fit inertia rel diff |",
                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    other_lines = ["", "| workload | type (float32) | gmmx s/iter | gaussmix s/iter "
+                   "| gaussmix vs gmmx | gmmx mean logL | rel diff to sklearn |",
+                   "|---|---|---|---|---|---|---|"]
     for name in args.workloads:
         n, d, k = WORKLOADS[name]
         if args.quick:
@@ -198,7 +233,8 @@ def main(argv=None) -> int:
         for dname in args.dtypes:
             X = X64.astype(dname)
             for ct in args.types:
-                r = bench_gmm(X, k, ct, args.iters, args.repeats, rates, args.memory)
+                start = sklearn_start(X, k, ct)
+                r = bench_gmm(X, k, ct, args.iters, args.repeats, rates, args.memory, start)
                 line = (f"| {name} {n}x{d} k={k} | {dname} | {ct} | {r['sk_s_iter']:.4f} | "
                         f"{r['gm_s_iter']:.4f} | {r['speedup']:.2f}x | {r['floor_s']:.4f} | "
                         f"{r['gm_x_floor']:.1f} | {r['sk_ll']:.8f} | {r['gm_ll']:.8f} | "
@@ -213,6 +249,17 @@ def main(argv=None) -> int:
                              f"{f['total_speedup']:.2f}x | {rel:.1e} |")
                 print(line, flush=True)
                 lines.append(line)
+                if args.others and dname == "float32" and ct in ("full", "diag"):
+                    g = bench_gmmx(X, k, ct, args.iters, args.repeats, start)
+                    if g is None:
+                        other_lines.append(f"| {name} | {ct} | gmmx not installed | | | | |")
+                    else:
+                        rel = abs(g["gx_ll"] - r["sk_ll"]) / abs(r["sk_ll"])
+                        other_lines.append(
+                            f"| {name} {n}x{d} k={k} | {ct} | {g['gx_s_iter']:.4f} | "
+                            f"{r['gm_s_iter']:.4f} | {g['gx_s_iter'] / r['gm_s_iter']:.2f}x | "
+                            f"{g['gx_ll']:.8f} | {rel:.1e} |")
+                    print(other_lines[-1], flush=True)
             r = bench_kmeans(X, k, args.iters * 4, args.repeats)
             km_lines.append(
                 f"| {name} {n}x{d} k={k} | {dname} | {r['sk_s_iter']:.4f} | {r['gm_s_iter']:.4f} "
@@ -221,6 +268,8 @@ def main(argv=None) -> int:
                 f"{r['fit_speedup']:.2f}x | {r['fit_rel_inertia']:.1e} |")
             print(km_lines[-1], flush=True)
     lines += km_lines
+    if args.others:
+        lines += other_lines
     if args.predict:
         n = 100_000 if args.quick else 1_000_000
         res = bench_predict(n, 16, 10, args.repeats)
