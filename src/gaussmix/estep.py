@@ -114,8 +114,8 @@ def _normalise_shifted(
     number of nonzero responsibilities.
     """
     n = E.shape[1]
-    wide = np.int32 if E.dtype == np.float32 else np.int64
-    _k.exp_cut(E, _buffer("bits", (n,), wide, scratch))
+    ints = np.int32 if E.dtype == np.float32 else np.int64  # as wide as E's floats
+    _k.exp_cut(E, _buffer("bits", (n,), ints, scratch))
     tot = _buffer("tot", (n,), np.float64, scratch)
     nnz = _k.normalise_columns(E, m, w, tot, _buffer("scale", (n,), E.dtype.type, scratch))
     lse = np.log(tot, out=tot)
