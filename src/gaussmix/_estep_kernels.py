@@ -188,10 +188,11 @@ def exp_cut(E: np.ndarray, bits: np.ndarray) -> None:
     is scratch of n integers of ``E``'s width (int64 for float64, int32 for
     float32). Accurate to about 1 ulp over the range that is kept.
     """
+    cut = cutoff(E.dtype.type)
     if E.dtype == np.float32:
-        _exp_cut32(E, bits, CUTOFF32)
+        _exp_cut32(E, bits, cut)
     else:
-        _exp_cut64(E, bits, CUTOFF)
+        _exp_cut64(E, bits, cut)
 
 
 @kernel
