@@ -8,11 +8,11 @@ each and their relative difference. KMeans (Lloyd) is compared the same way
 from the same initial centres. Peak memory of a fit is measured with
 tracemalloc (NumPy reports its allocations to it) in a separate run.
 
-With ``--others``, gmmx (JAX; float32, full and diag covariances) also runs
-from the same start, when it is installed (``pip install gmmx``), on W1 and
-W2 (the workloads of the issue's figures for it; on W3 full, its 5
-iterations had not finished after 10 minutes). pomegranate needs PyTorch and
-is not measured here.
+With ``--others``, gmmx (JAX; float32, full and diag covariances) and
+pomegranate 1.x (PyTorch; float32 and float64, full, diag and spherical) also
+run from the same start, where installed (``pip install gmmx pomegranate``),
+on W1 and W2 (the workloads of the issue's figures for them; on W3 full,
+gmmx's 5 iterations had not finished after 10 minutes).
 
 Usage::
 
@@ -115,7 +115,7 @@ def bench_gmm(X, k, ct, iters, repeats, rates, memory, start):
     return row
 
 
-GMMX_WORKLOADS = ("W1", "W2")
+OTHER_WORKLOADS = ("W1", "W2")  # the workloads of the issue's figures for them
 
 
 def bench_gmmx(X, k, ct, iters, repeats, start):
@@ -138,6 +138,40 @@ def bench_gmmx(X, k, ct, iters, repeats, start):
     run()  # the first call compiles
     t, res = best_time(run, repeats)
     return {"gx_s_iter": t / int(res.n_iter), "gx_ll": float(res.gmm.to_sklearn().score(X))}
+
+
+POMEGRANATE_TYPES = {"full": "full", "diag": "diag", "spherical": "sphere"}  # no tied
+
+
+def bench_pomegranate(X, k, ct, iters, repeats, start):
+    """pomegranate's EM from ``start`` for exactly ``iters`` iterations; None without it.
+
+    Its fit alternates a summarise (E-step) and an M-step ``max_iter`` times
+    when ``tol`` is -inf. It adds nothing to the covariances (scikit-learn and
+    gaussmix add ``reg_covar`` = 1e-6), so its log-likelihood differs slightly.
+    """
+    try:
+        import torch
+        from pomegranate.distributions import Normal
+        from pomegranate.gmm import GeneralMixtureModel
+    except ImportError:
+        return None
+    tdt = torch.float32 if X.dtype == np.float32 else torch.float64
+    covs = start.covariances_
+    if ct == "spherical":  # one variance per component, given per feature
+        covs = np.repeat(covs[:, None], X.shape[1], axis=1)
+
+    def build():  # a fit changes its model in place: a new one per run
+        dists = [Normal(means=torch.tensor(start.means_[j], dtype=tdt),
+                        covs=torch.tensor(covs[j], dtype=tdt),
+                        covariance_type=POMEGRANATE_TYPES[ct]) for j in range(k)]
+        return GeneralMixtureModel(dists, priors=torch.tensor(start.weights_, dtype=tdt),
+                                   max_iter=iters, tol=-float("inf"))
+
+    xt = torch.from_numpy(X)
+    build().fit(xt)  # first call: torch's own warm-up
+    t, model = best_time(lambda: build().fit(xt), repeats)
+    return {"pg_s_iter": t / iters, "pg_ll": float(model.log_probability(xt).mean())}
 
 
 def bench_default_fit(X, k, ct, repeats):
@@ -230,6 +264,10 @@ def main(argv=None) -> int:
     other_lines = ["", "| workload | type (float32) | gmmx s/iter | gaussmix s/iter "
                    "| gaussmix vs gmmx | gmmx mean logL | rel diff to sklearn |",
                    "|---|---|---|---|---|---|---|"]
+    pom_lines = ["", "| workload | dtype | type | pomegranate s/iter | gaussmix s/iter "
+                 "| gaussmix vs pomegranate | pomegranate vs sklearn | pomegranate mean logL "
+                 "| rel diff to sklearn |",
+                 "|---|---|---|---|---|---|---|---|---|"]
     for name in args.workloads:
         n, d, k = WORKLOADS[name]
         if args.quick:
@@ -254,8 +292,20 @@ def main(argv=None) -> int:
                              f"{f['total_speedup']:.2f}x | {rel:.1e} |")
                 print(line, flush=True)
                 lines.append(line)
+                if args.others and ct in POMEGRANATE_TYPES and name in OTHER_WORKLOADS:
+                    g = bench_pomegranate(X, k, ct, args.iters, args.repeats, start)
+                    if g is None:
+                        pom_lines.append(f"| {name} | {dname} | {ct} | not installed | | | | |")
+                    else:
+                        rel = abs(g["pg_ll"] - r["sk_ll"]) / abs(r["sk_ll"])
+                        pom_lines.append(
+                            f"| {name} {n}x{d} k={k} | {dname} | {ct} | {g['pg_s_iter']:.4f} | "
+                            f"{r['gm_s_iter']:.4f} | {g['pg_s_iter'] / r['gm_s_iter']:.2f}x | "
+                            f"{r['sk_s_iter'] / g['pg_s_iter']:.2f}x | {g['pg_ll']:.8f} | "
+                            f"{rel:.1e} |")
+                    print(pom_lines[-1], flush=True)
                 if (args.others and dname == "float32" and ct in ("full", "diag")
-                        and name in GMMX_WORKLOADS):
+                        and name in OTHER_WORKLOADS):
                     g = bench_gmmx(X, k, ct, args.iters, args.repeats, start)
                     if g is None:
                         other_lines.append(f"| {name} | {ct} | gmmx not installed | | | | |")
@@ -275,7 +325,7 @@ def main(argv=None) -> int:
             print(km_lines[-1], flush=True)
     lines += km_lines
     if args.others:
-        lines += other_lines
+        lines += other_lines + pom_lines
     if args.predict:
         n = 100_000 if args.quick else 1_000_000
         res = bench_predict(n, 16, 10, args.repeats)
