@@ -8,6 +8,7 @@ spherical covariance, equal weights and hard responsibilities.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -323,6 +324,207 @@ def assign_labels(
     return labels, inertia
 
 
+# Hamerly's bounds pay where a row's distances are short loops: up to this
+# many features (measured: see benchmarks/NOTES.md #66).
+_BOUNDS_MAX_FEATURES = 8
+# Bounds are kept in float32 (8 bytes a row), the upper one rounded up and
+# the lower one down by more than float32's half ulp (2^-24), so both stay
+# bounds; a row is skipped only with a relative margin of _SKIP_MARGIN, so
+# that rounding never decides a near tie (those rows get exact distances).
+_UP = 1.0 + 2.0**-22
+_DOWN = 1.0 - 2.0**-22
+_SKIP_MARGIN = 1.0 - 1e-12
+
+
+@kernel(reassociate=True)
+def _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,  # type: ignore[no-untyped-def]
+                  sums, counts, full):
+    """One Lloyd assignment of a block with Hamerly's bounds (exact: the same labels).
+
+    ``upper[i]`` bounds the distance from row i to its centre ``labels[i]``
+    from above, ``lower[i]`` the distance to every other centre from below.
+    Moving the centres by ``drift`` loosens both; a row whose upper bound is
+    below both its lower bound and half the distance from its centre to the
+    nearest other (``half_sep``) keeps its label with no distance computed.
+    Per 1,024-row tile, the bounds are updated in one vectorised loop, the
+    rows left in doubt are gathered (transposed, float64, shifted) and their
+    distances to every centre taken across them as in the direct Lloyd pass,
+    giving the best and second-best distance: the new label and bounds. With
+    ``full`` every row is computed and ``sums``/``counts`` receive the block's
+    totals; otherwise they receive the changes, ``-w x`` to the old centre and
+    ``+w x`` to the new one of each row that moved. Returns the number of
+    rows computed. An empty ``w`` means unit weights.
+    """
+    n, d = X.shape
+    k = centers_c.shape[0]
+    unweighted = w.shape[0] == 0
+    top = -1  # the centre that moved most, and the two largest moves
+    m1 = 0.0
+    m2 = 0.0
+    for c in range(k):
+        if drift[c] > m1:
+            m2 = m1
+            m1 = drift[c]
+            top = c
+        elif drift[c] > m2:
+            m2 = drift[c]
+    loosen = np.empty(k)  # what a row of centre c subtracts from its lower bound
+    for c in range(k):
+        loosen[c] = m2 if c == top else m1
+    doubt = np.empty(_TILE, dtype=np.uint8)
+    idx = np.empty(_TILE, dtype=np.intp)
+    xt = np.empty((d, _TILE))
+    acc = np.empty(_TILE)
+    b1 = np.empty(_TILE)
+    b2 = np.empty(_TILE)
+    lab = np.zeros(_TILE, dtype=np.intp)
+    computed = 0
+    for start in range(0, n, _TILE):
+        m = min(_TILE, n - start)
+        if full:
+            for i in range(m):
+                doubt[i] = 1
+        else:
+            for i in range(m):
+                a = labels[start + i]
+                u = upper[start + i] + drift[a]
+                lo = lower[start + i] - loosen[a]
+                z = max(lo, half_sep[a]) * _SKIP_MARGIN
+                upper[start + i] = np.float32(u * _UP)
+                lower[start + i] = np.float32(max(lo, 0.0) * _DOWN)
+                doubt[i] = u > z
+        cnt = 0
+        for i in range(m):
+            if doubt[i]:
+                idx[cnt] = start + i
+                cnt += 1
+        if cnt == 0:
+            continue
+        computed += cnt
+        for j in range(d):
+            sj = shift[j]
+            for q in range(cnt):
+                xt[j, q] = np.float64(X[idx[q], j]) - sj
+        for q in range(cnt):
+            b1[q] = np.inf
+            b2[q] = np.inf
+        for c in range(k):
+            for q in range(cnt):
+                acc[q] = 0.0
+            for j in range(d):
+                cj = centers_c[c, j]
+                for q in range(cnt):
+                    t = xt[j, q] - cj
+                    acc[q] += t * t
+            for q in range(cnt):  # selects: vectorised across the rows
+                v = acc[q]
+                old = b1[q]
+                better = v < old
+                b2[q] = old if better else min(b2[q], v)
+                b1[q] = v if better else old
+                lab[q] = c if better else lab[q]
+        for q in range(cnt):
+            i = idx[q]
+            best = lab[q]
+            a = labels[i]
+            upper[i] = np.float32(math.sqrt(b1[q]) * _UP)
+            lower[i] = np.float32(math.sqrt(b2[q]) * _DOWN)
+            labels[i] = best
+            if not full and best == a:
+                continue
+            wi = 1.0 if unweighted else w[i]
+            counts[best] += wi
+            for j in range(d):
+                sums[best, j] += wi * xt[j, q]
+            if not full:
+                counts[a] -= wi
+                for j in range(d):
+                    sums[a, j] -= wi * xt[j, q]
+    return computed
+
+
+@kernel
+def _half_separation(centers_c, out):  # type: ignore[no-untyped-def]
+    """Half the distance from each centre to its nearest other (inf for k = 1), rounded down.
+
+    Direct differences, not the Gram form: its cancellation could overstate
+    the distance between close centres and skip a row that should move.
+    """
+    k, d = centers_c.shape
+    for c in range(k):
+        out[c] = np.inf
+    for c in range(k):
+        for e in range(c + 1, k):
+            dist = 0.0
+            for j in range(d):
+                t = centers_c[c, j] - centers_c[e, j]
+                dist += t * t
+            out[c] = min(out[c], dist)
+            out[e] = min(out[e], dist)
+    for c in range(k):
+        out[c] = 0.5 * math.sqrt(out[c]) * _DOWN
+
+
+def _lloyd_bounded(
+    X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, *, max_iter: int, tol: float,
+    shift: np.ndarray, chunk: int,
+) -> tuple[np.ndarray, int]:
+    """Lloyd's iterations with Hamerly's bounds on an in-memory array.
+
+    The same iterates as :func:`lloyd`'s plain passes (each row's label is
+    decided by exact float64 distances whenever the bounds leave it in doubt),
+    with the sums updated by the rows that change centre. An iteration that
+    leaves a cluster empty is redone by the plain pass, which relocates it;
+    the next one then recomputes every row. Returns the final shifted centres
+    and the number of iterations.
+    """
+    n, d = X.shape
+    k = centers_c.shape[0]
+    unit = _is_unit(w)
+    labels = np.zeros(n, dtype=np.intp)
+    upper = np.empty(n, dtype=np.float32)
+    lower = np.empty(n, dtype=np.float32)
+    sums, counts = np.zeros((k, d)), np.zeros(k)
+    drift = np.zeros(k)
+    full = True
+    n_iter = 0
+
+    def block(sl: slice, wb: np.ndarray) -> SuffStats:
+        bs, bc = np.zeros((k, d)), np.zeros(k)
+        _bounded_step(kernel_block(X[sl]), _kernel_weights(wb, unit), centers_c, shift, drift,
+                      half_sep, labels[sl], upper[sl], lower[sl], bs, bc, full)
+        return SuffStats(bc, bs, np.zeros(()), 0.0)
+
+    half_sep = np.empty(k)
+    for n_iter in range(1, max_iter + 1):
+        _half_separation(centers_c, half_sep)
+        part = map_blocks_sum(RowSlices(n), w, chunk, block)
+        if full:
+            sums, counts = part.sk, part.nk
+        else:
+            sums, counts = sums + part.sk, counts + part.nk
+        full = False
+        # Weighted counts updated by differences need not reach exactly 0 when
+        # a cluster empties: a nearly empty one is redone by the plain pass,
+        # which decides exactly (and relocates an empty cluster).
+        if np.any(counts <= 1e-9 * np.sum(counts)):
+            stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c,
+                                                        shift=shift, unit=unit))
+            if np.any(stats.nk == 0):
+                far = map_blocks_sum(X, w, chunk,
+                                     partial(_lloyd_far, centers_c=centers_c, shift=shift))
+                stats = _relocate_empty(stats, far)
+            sums, counts = stats.sk, stats.nk
+            full = True  # the relocated row's label and bounds are stale: recompute all
+        new_c = sums / np.where(counts > 0, counts, 1.0)[:, None]
+        drift = np.sqrt(np.sum((new_c - centers_c) ** 2, axis=1)) * _UP
+        shift_tot = float(np.sum((new_c - centers_c) ** 2))
+        centers_c = new_c
+        if shift_tot <= tol:
+            break
+    return centers_c, n_iter
+
+
 def lloyd(
     X: Any,
     w: np.ndarray | None,
@@ -332,6 +534,7 @@ def lloyd(
     tol: float,
     shift: np.ndarray,
     chunk_size: int,
+    bounds: bool | None = None,
 ) -> KMeansResult:
     """Lloyd iterations from given centres (private: assumes validated input).
 
@@ -343,21 +546,31 @@ def lloyd(
     centres; ``labels`` is ``None`` for a block source (no per-row state).
     An empty cluster takes one of the rows farthest from their centres, found
     by a second pass with the same centres (rare, so not tracked every pass).
+    ``bounds`` (default: arrays of at most ``_BOUNDS_MAX_FEATURES`` columns)
+    runs the same iterations with Hamerly's bounds (:func:`_lloyd_bounded`).
     """
     centers_c = np.asarray(centers_init, dtype=np.float64) - shift
     chunk = _kernel_chunk(X.shape[0]) if isinstance(X, np.ndarray) else chunk_size
     unit = _is_unit(w)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        on = {"centers_c": centers_c, "shift": shift}
-        stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, unit=unit, **on))
-        if np.any(stats.nk == 0):
-            stats = _relocate_empty(stats, map_blocks_sum(X, w, chunk, partial(_lloyd_far, **on)))
-        new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
-        shift_tot = float(np.sum((new_c - centers_c) ** 2))
-        centers_c = new_c
-        if shift_tot <= tol:
-            break
+    if bounds is None:
+        bounds = isinstance(X, np.ndarray) and X.shape[1] <= _BOUNDS_MAX_FEATURES
+    if bounds and max_iter > 0:
+        assert isinstance(X, np.ndarray) and w is not None
+        centers_c, n_iter = _lloyd_bounded(X, w, centers_c, max_iter=max_iter, tol=tol,
+                                           shift=shift, chunk=chunk)
+    else:
+        for n_iter in range(1, max_iter + 1):
+            on = {"centers_c": centers_c, "shift": shift}
+            stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, unit=unit, **on))
+            if np.any(stats.nk == 0):
+                far = map_blocks_sum(X, w, chunk, partial(_lloyd_far, **on))
+                stats = _relocate_empty(stats, far)
+            new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
+            shift_tot = float(np.sum((new_c - centers_c) ** 2))
+            centers_c = new_c
+            if shift_tot <= tol:
+                break
     centers = centers_c + shift
     if isinstance(X, np.ndarray):
         assert w is not None
