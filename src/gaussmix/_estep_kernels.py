@@ -258,3 +258,46 @@ def normalise_columns(E, m, w, tot, scale):  # type: ignore[no-untyped-def]
             E[j, i] = r
             nnz += r != 0.0
     return nnz
+
+
+# Rows per tile of :func:`mahalanobis_block`: its (tile, k (hi - lo)) product
+# stays in L2 cache between the GEMM that writes it and the sums that read it.
+_MAHALANOBIS_TILE = 256
+
+
+@kernel(reassociate=True)
+def mahalanobis_block(X, Bt, hi, first, out):  # type: ignore[no-untyped-def]
+    """Squared norms of one row block of every component's whitened rows, into ``out`` (k, n).
+
+    ``Bt`` (hi + 1, k w) holds, for each component, ``w`` rows of its
+    triangular factor and folded-in mean, transposed: tile by tile, the rows
+    ``[x_1 … x_hi, 1]`` times ``Bt`` (one GEMM, in X's dtype) give each
+    component's ``w`` whitened coordinates, whose squares are summed into
+    ``out`` (written when ``first``, else added). The (n, k, d) product is
+    never formed: each tile's is read back from cache (NumPy's GEMM then
+    ``einsum`` over a whole chunk went through memory; 1.3-2.2x slower).
+    """
+    n = X.shape[0]
+    kw = Bt.shape[1]
+    k = out.shape[0]
+    w = kw // k
+    tile = _MAHALANOBIS_TILE
+    T = np.empty((tile, hi + 1), dtype=X.dtype)
+    Y = np.empty((tile, kw), dtype=X.dtype)
+    for s in range(0, n, tile):
+        m = min(tile, n - s)
+        for i in range(m):
+            for j in range(hi):
+                T[i, j] = X[s + i, j]
+            T[i, hi] = 1.0
+        np.dot(T[:m], Bt, Y[:m])
+        for i in range(m):
+            for c in range(k):
+                acc = 0.0
+                for r in range(w):
+                    v = Y[i, c * w + r]
+                    acc += v * v
+                if first:
+                    out[c, s + i] = acc
+                else:
+                    out[c, s + i] += acc

@@ -184,37 +184,27 @@ class FullLayout(Layout):
     def mahalanobis_kn(
         self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
     ) -> np.ndarray:
+        from .._estep_kernels import mahalanobis_block
+
         k, d = means.shape
         n = X.shape[0]
-        # GEMMs for all components at once: rows of [U_kᵀ | -U_kᵀ μ_k] against
-        # [xᵀ; 1], so y_k = U_kᵀ (x - μ_k) comes out with the mean folded in.
-        # U_kᵀ is lower triangular: rows in block [lo, hi) of
-        # _triangle_blocks(d) need only [x_1 … x_hi; 1], so each block is its
-        # own GEMM on that (a copy of hi + 1 rows, small beside the product).
-        # Four blocks do 5/8 of the dense flops (measured 0.19 -> 0.13 s per
-        # 50,000 x 64, k = 20, float64); one block (d < 32) is the dense GEMM.
-        # The (k, d, n) temporaries are bounded by the chunk.
+        # GEMMs for all components at once: [x_1 … x_hi, 1] against columns of
+        # [U_kᵀ | -U_kᵀ μ_k], so y_k = U_kᵀ (x - μ_k) comes out with the mean
+        # folded in. U_kᵀ is lower triangular: rows in block [lo, hi) of
+        # _triangle_blocks(d) need only x_1 … x_hi, so each block is its own
+        # GEMM (four blocks do 5/8 of the dense flops; one block, d < 32, is
+        # the dense GEMM), run tile by tile in a kernel that sums the squares
+        # while the product is in cache.
+        X = np.ascontiguousarray(X)
         UT = np.swapaxes(prec_chol, 1, 2)
         c = -np.einsum("kd,kde->ke", means, prec_chol)
-        Xa = np.empty((d + 1, n), dtype=X.dtype)  # float32 rows stay float32
-        Xa[:d] = X.T
-        Xa[d] = 1.0
-        out = np.empty((k, n), dtype=X.dtype)
+        out = np.empty((k, n), dtype=X.dtype)  # float32 rows stay float32
         for lo, hi in _triangle_blocks(d):
             A = np.empty((k, hi - lo, hi + 1), dtype=X.dtype)
             A[:, :, :hi] = UT[:, lo:hi, :hi]
             A[:, :, hi] = c[:, lo:hi]
-            if hi == d:
-                Xb = Xa
-            else:
-                Xb = np.empty((hi + 1, n), dtype=X.dtype)
-                Xb[:hi] = Xa[:hi]
-                Xb[hi] = 1.0
-            y = (A.reshape(k * (hi - lo), hi + 1) @ Xb).reshape(k, hi - lo, n)
-            if lo == 0:
-                np.einsum("kdn,kdn->kn", y, y, out=out)
-            else:
-                out += np.einsum("kdn,kdn->kn", y, y)
+            Bt = np.ascontiguousarray(A.reshape(k * (hi - lo), hi + 1).T)
+            mahalanobis_block(X, Bt, hi, lo == 0, out)
         return out
 
     def full(self, cov: np.ndarray, k: int, d: int) -> np.ndarray:
