@@ -106,6 +106,24 @@ def test_symmetric_second_moments_match_gemm(dtype, n, d):
         np.testing.assert_array_equal(pooled, pooled.T)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_full_second_moments_past_the_gather_budget_take_dense_products(dtype, monkeypatch):
+    """Every row counting for every component would overflow the gathered
+    copy's budget: the dense products give the same moments."""
+    import gaussmix.stats as stats
+
+    rng = np.random.default_rng(7)
+    n, d, k = 500, 16, 4
+    Xc = rng.normal(size=(n, d)).astype(dtype)
+    wr = rng.dirichlet(np.ones(k), n).T.astype(dtype)
+    gathered = stats._second_full(Xc, np.ones(n, dtype=dtype), wr)
+    monkeypatch.setattr(stats, "_GATHER_BYTES", d * Xc.itemsize * (n * k - 1))
+    dense = stats._second_full(Xc, np.ones(n, dtype=dtype), wr)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(dense, gathered, rtol=tol, atol=tol * np.abs(gathered).max())
+    assert not np.array_equal(dense, gathered) or dtype == np.float64  # another path ran
+
+
 @pytest.mark.parametrize("compiled", [True, False])
 def test_rows_left_out_of_second_moments_are_below_rounding(compiled):
     from gaussmix.stats import _DROP_RTOL, _gather_rows_that_count
@@ -117,7 +135,7 @@ def test_rows_left_out_of_second_moments_are_below_rounding(compiled):
     wr = np.exp(rng.uniform(-800.0, 0.0, (k, n)))
     wr[4] = 0.0
     centres = rng.normal(size=(k, d))
-    Zs, ends = gather(Xc, wr, centres, _DROP_RTOL)
+    Zs, ends = gather(Xc, wr, centres, _DROP_RTOL, n * k)
     # The naive rule: row i counts for j when its share of the trace is above rtol / n.
     dev = Xc[None] - centres[:, None]  # (k, n, d)
     c = wr * (dev * dev).sum(2)
@@ -129,9 +147,13 @@ def test_rows_left_out_of_second_moments_are_below_rounding(compiled):
     comp = np.repeat(np.arange(k), keep.sum(1))
     np.testing.assert_allclose(Zs, dev[comp, rows] * np.sqrt(wr[comp, rows])[:, None],
                                rtol=1e-15)
+    # More pairs than the copy may hold: nothing copied, ends at -1.
+    Zn, ends_n = gather(Xc, wr, centres, _DROP_RTOL, int(keep.sum()) - 1)
+    assert Zn.shape == (0, d) and np.all(ends_n == -1)
+    assert gather(Xc, wr, centres, _DROP_RTOL, int(keep.sum()))[0].shape == Zs.shape
     # A non-finite trace keeps every row.
     wr[0, 0] = np.inf
-    assert gather(Xc, wr, centres, _DROP_RTOL)[1][0] == n
+    assert gather(Xc, wr, centres, _DROP_RTOL, n * k)[1][0] == n
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -75,6 +75,10 @@ def _sqrt_weights(wr: np.ndarray) -> np.ndarray | None:
 #: differs from the full sum by no more than rounding the trace once does.
 _DROP_RTOL = 2.0**-53
 
+#: At most this many bytes of rows gathered for the full second moments of a
+#: block (:func:`_gather_rows_that_count`); past it, dense products.
+_GATHER_BYTES = 4 * 2**20
+
 #: Below this many features the d x d products are too small for skipping
 #: rows to pay for the passes that pick them: 1,000,000 x 8, k = 8, float32
 #: ran 0.097 s/iter with plain GEMMs, 0.113-0.12 with the gather or syrk.
@@ -83,7 +87,7 @@ _GATHER_MIN_FEATURES = 12
 
 @kernel(reassociate=True)  # the |x - c|² sums vectorise: k n d work at SIMD rate
 def _gather_rows_that_count(
-    Xc: np.ndarray, wr: np.ndarray, centres: np.ndarray, rtol: float
+    Xc: np.ndarray, wr: np.ndarray, centres: np.ndarray, rtol: float, max_pairs: int
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Each component's rows that count, centred on ``centres[j]``, scaled by ``sqrt(wr)``.
 
@@ -98,7 +102,10 @@ def _gather_rows_that_count(
     Returns ``Zs`` of shape (m, d), component 0's rows first, and ``ends`` of
     shape (k,): component j's rows are ``Zs[ends[j-1]:ends[j]]``, and
     ``Zsᵀ Zs`` over them is its centred second moment. The scaled copy is
-    the one a dense product would make anyway.
+    the one a dense product would make anyway. When more than ``max_pairs``
+    (row, component) pairs count (heavily overlapping components), nothing
+    is copied and ``ends`` is all -1: the caller then takes dense products,
+    whose temporaries do not grow with k.
     """
     n, d = Xc.shape
     k = wr.shape[0]
@@ -118,8 +125,11 @@ def _gather_rows_that_count(
         for i in range(n):
             if q[j, i] > tau[j]:
                 m += 1
-    Zs = np.empty((m, d), dtype=Xc.dtype)
     ends = np.empty(k, dtype=np.int64)
+    if m > max_pairs:
+        ends[:] = -1
+        return np.empty((0, d), dtype=Xc.dtype), ends
+    Zs = np.empty((m, d), dtype=Xc.dtype)
     pos = 0
     for j in range(k):
         t = tau[j]
@@ -155,27 +165,29 @@ def _second_full_about(
         return out.astype(f64)
     c = (sk / np.where(nk > 0, nk, 1.0)[:, None]).astype(Xc.dtype)
     Sc = np.empty((k, d, d), dtype=Xc.dtype)
-    if d < _GATHER_MIN_FEATURES:
+    ends = None
+    if d >= _GATHER_MIN_FEATURES:
+        # Per component, Σ r (x - c)(x - c)ᵀ = Zᵀ Z over the rows that count,
+        # each scaled by sqrt(r). NumPy computes ``Z.T @ Z`` (one buffer,
+        # transposed) with a symmetric rank-m update (syrk) and fills the other
+        # triangle: half the flops of a GEMM, on m rows instead of n (W3: 0.21
+        # -> 0.012 s/iter). The copy holds at most _GATHER_BYTES.
+        max_pairs = _GATHER_BYTES // (d * Xc.itemsize)
+        Zs, ends = _gather_rows_that_count(Xc, wr, c, _DROP_RTOL, max_pairs)
+        start = 0
+        for j in range(k if ends[0] >= 0 else 0):
+            Zj = Zs[start:ends[j]]
+            start = ends[j]
+            np.matmul(Zj.T, Zj, out=Sc[j])
+    if ends is None or ends[0] < 0:
         # Plain weighted GEMMs on each component's centred copy, built along
-        # contiguous rows.
+        # contiguous rows (few features, or most rows counting everywhere).
         XcT = np.ascontiguousarray(Xc.T)
         D, Z = np.empty_like(XcT), np.empty_like(XcT)
         for j in range(k):
             np.subtract(XcT, c[j][:, None], out=D)
             np.multiply(D, wr[j], out=Z)
             np.matmul(Z, D.T, out=Sc[j])
-    else:
-        # Per component, Σ r (x - c)(x - c)ᵀ = Zᵀ Z over the rows that count,
-        # each scaled by sqrt(r). NumPy computes ``Z.T @ Z`` (one buffer,
-        # transposed) with a symmetric rank-m update (syrk) and fills the other
-        # triangle: half the flops of a GEMM, on m rows instead of n (W3: 0.21
-        # -> 0.012 s/iter).
-        Zs, ends = _gather_rows_that_count(Xc, wr, c, _DROP_RTOL)
-        start = 0
-        for j in range(k):
-            Zj = Zs[start:ends[j]]
-            start = ends[j]
-            np.matmul(Zj.T, Zj, out=Sc[j])
     c64 = c.astype(f64)
     out = np.empty((k, d, d))
     _moved_to_shift(Sc, sk - nk[:, None] * c64, c64, nk, out)
