@@ -6,13 +6,22 @@ gaussmix runs the same protocol (``init_params="hc"`` on a 2,000-row subset,
 ``stopping="relative", tol=1e-5``) and prints the wall time, the chosen model
 and its log-likelihood, so speed is read beside quality.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_select.py [--repeat N] [--n-jobs J]``
+With ``--mclust`` (where ``Rscript`` and the mclust package are installed,
+e.g. Debian's ``r-cran-mclust``), mclust's ``Mclust(X, G = 1:9)`` runs on the
+same data, written to a temporary CSV file, and its time (from R's
+``system.time``, the CSV read excluded) and chosen model are printed beside.
+
+Run: ``PYTHONPATH=src python benchmarks/bench_select.py [--repeat N] [--n-jobs J] [--mclust]``
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -32,13 +41,50 @@ def make_data(n: int = 20_000, d: int = 4, k: int = 5, seed: int = 0) -> np.ndar
     return X[rng.permutation(n)]
 
 
+_MCLUST = """
+suppressMessages(library(mclust))
+X <- as.matrix(read.csv(commandArgs(TRUE)[1], header = FALSE))
+t <- system.time(m <- Mclust(X, G = 1:9, verbose = FALSE))
+cat(sprintf("%.3f %s %d %.6f %.6f %s\\n", t[["elapsed"]], m$modelName, m$G, m$loglik,
+            m$bic, packageVersion("mclust")))
+"""
+
+
+def run_mclust(X: np.ndarray) -> dict | None:
+    """mclust's ``Mclust(X, G = 1:9)`` on ``X``: seconds, model, G, logL, BIC; None without R."""
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "X.csv"
+        np.savetxt(path, X, delimiter=",", fmt="%.17g")
+        out = subprocess.run(["Rscript", "-e", _MCLUST, str(path)], capture_output=True,
+                             text=True, check=False)
+    if out.returncode != 0:
+        print(f"mclust failed: {out.stderr.strip()[-300:]}")
+        return None
+    secs, model, g, loglik, bic, version = out.stdout.split()
+    return {"seconds": float(secs), "model": model, "G": int(g), "loglik": float(loglik),
+            "bic": float(bic), "version": version}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="threads per fit (default: select's, 1)")
+    parser.add_argument("--mclust", action="store_true",
+                        help="also time R's mclust on the same data (needs Rscript)")
     args = parser.parse_args()
     X = make_data()
+    ref = None
+    if args.mclust:
+        ref = run_mclust(X)
+        if ref is None:
+            print("mclust: Rscript with the mclust package not found")
+        else:
+            print(f"mclust {ref['version']} Mclust(X, G=1:9): {ref['seconds']:.2f} s; best "
+                  f"{ref['model']} G={ref['G']} logL={ref['loglik']:.3f} "
+                  f"BIC={-ref['bic']:.3f} (sign as ours: lower is better)")
     for _ in range(args.repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         sel = select(X, n_components=range(1, 10), covariance_types="all",
@@ -46,8 +92,10 @@ def main() -> None:
                      **({} if args.n_jobs is None else {"n_jobs": args.n_jobs}))
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         best = sel.ranked()[0]
+        vs = (f"mclust here {ref['seconds']:.2f} s: {ref['seconds'] / dt:.1f}x" if ref
+              else f"mclust ~23 s: {23.0 / dt:.1f}x")
         print(f"select 20000x4, G=1..9 x 14 models: {dt:.2f} s wall, {cpu:.2f} s CPU "
-              f"(mclust ~23 s: {23.0 / dt:.1f}x); best {best['covariance_type']} "
+              f"({vs}); best {best['covariance_type']} "
               f"G={best['n_components']} logL={best['log_likelihood']:.3f} "
               f"BIC={best['bic']:.3f}; failed cells {len(sel.failed_)}")
 
