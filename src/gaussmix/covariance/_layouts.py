@@ -51,6 +51,11 @@ def _inv_chol_upper(cov: np.ndarray, component: int) -> np.ndarray:
     return linalg.solve_triangular(chol, eye, lower=True).T
 
 
+#: From this many features the full-covariance distances run in the tiled
+#: kernel (:func:`gaussmix._estep_kernels.mahalanobis_block`).
+_TILED_MIN_FEATURES = 3
+
+
 def _triangle_blocks(d: int) -> list[tuple[int, int]]:
     """Row blocks ``[lo, hi)`` of a lower-triangular d x d factor, at least 16 rows each.
 
@@ -214,6 +219,16 @@ class FullLayout(Layout):
         UT = np.swapaxes(prec_chol, 1, 2)
         c = -np.einsum("kd,kde->ke", means, prec_chol)
         out = np.empty((k, n), dtype=X.dtype)  # float32 rows stay float32
+        if d < _TILED_MIN_FEATURES:
+            # A handful of coordinates per component: the kernel's per-row sums
+            # are too short to pay; one product over the chunk, squares summed
+            # across its rows (W1, 25,000 x 2, k = 5: 0.12 vs 0.27 ms float32).
+            A = np.concatenate([UT, c[:, :, None]], axis=2).reshape(k * d, d + 1)
+            Xa = np.empty((d + 1, n), dtype=X.dtype)
+            Xa[:d] = X.T
+            Xa[d] = 1.0
+            y = (A.astype(X.dtype) @ Xa).reshape(k, d, n)
+            return np.einsum("kdn,kdn->kn", y, y, out=out)
         for lo, hi in _triangle_blocks(d):
             A = np.empty((k, hi - lo, hi + 1), dtype=X.dtype)
             A[:, :, :hi] = UT[:, lo:hi, :hi]
