@@ -32,9 +32,10 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
     Rows stream through the same block machinery as the GMM: the E-step is
     nearest-centroid assignment, the M-step the weighted centroid mean. Empty
     clusters are moved onto the points farthest from their centres. On an
-    in-memory array of at most 8 features, each row keeps Hamerly's bounds on
-    its distances, and a row whose centre cannot have changed is skipped: the
-    same iterations, labels and centres, with less arithmetic.
+    in-memory array of at most 8 features (4 in float32), each row keeps
+    Hamerly's bounds on its distances, and a row whose centre cannot have
+    changed is skipped: the same iterations, labels and centres, with less
+    arithmetic.
 
     Parameters
     ----------

@@ -324,9 +324,11 @@ def assign_labels(
     return labels, inertia
 
 
-# Hamerly's bounds pay where a row's distances are short loops: up to this
-# many features (measured: see benchmarks/NOTES.md #66).
-_BOUNDS_MAX_FEATURES = 8
+# Hamerly's bounds are used where the plain pass takes the direct path
+# (_DIRECT_FEATURES*): its labels come from the same exact float64 distances,
+# so the iterates are the same. (Float32 rows with 5-8 features go through a
+# float32 GEMM there, whose rounding can decide a close call differently;
+# measured gains: benchmarks/NOTES.md #66.)
 # Bounds are kept in float32 (8 bytes a row), the upper one rounded up and
 # the lower one down by more than float32's half ulp (2^-24), so both stay
 # bounds; a row is skipped only with a relative margin of _SKIP_MARGIN, so
@@ -546,15 +548,17 @@ def lloyd(
     centres; ``labels`` is ``None`` for a block source (no per-row state).
     An empty cluster takes one of the rows farthest from their centres, found
     by a second pass with the same centres (rare, so not tracked every pass).
-    ``bounds`` (default: arrays of at most ``_BOUNDS_MAX_FEATURES`` columns)
-    runs the same iterations with Hamerly's bounds (:func:`_lloyd_bounded`).
+    ``bounds`` (default: arrays whose plain pass computes direct distances,
+    at most 4 float32 or 8 float64 columns) runs the same iterations with
+    Hamerly's bounds (:func:`_lloyd_bounded`).
     """
     centers_c = np.asarray(centers_init, dtype=np.float64) - shift
     chunk = _kernel_chunk(X.shape[0]) if isinstance(X, np.ndarray) else chunk_size
     unit = _is_unit(w)
     n_iter = 0
     if bounds is None:
-        bounds = isinstance(X, np.ndarray) and X.shape[1] <= _BOUNDS_MAX_FEATURES
+        direct = _DIRECT_FEATURES if X.dtype == np.float32 else _DIRECT_FEATURES_F64
+        bounds = isinstance(X, np.ndarray) and X.shape[1] <= direct
     if bounds and max_iter > 0:
         assert isinstance(X, np.ndarray) and w is not None
         centers_c, n_iter = _lloyd_bounded(X, w, centers_c, max_iter=max_iter, tol=tol,
