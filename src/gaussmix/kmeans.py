@@ -557,8 +557,8 @@ def lloyd(
     unit = _is_unit(w)
     n_iter = 0
     if bounds is None:
-        direct = _DIRECT_FEATURES if X.dtype == np.float32 else _DIRECT_FEATURES_F64
-        bounds = isinstance(X, np.ndarray) and X.shape[1] <= direct
+        bounds = isinstance(X, np.ndarray) and X.shape[1] <= (
+            _DIRECT_FEATURES if X.dtype == np.float32 else _DIRECT_FEATURES_F64)
     if bounds and max_iter > 0:
         assert isinstance(X, np.ndarray) and w is not None
         centers_c, n_iter = _lloyd_bounded(X, w, centers_c, max_iter=max_iter, tol=tol,
