@@ -510,21 +510,27 @@ def _lloyd_bounded(
         # a cluster empties: a nearly empty one is redone by the plain pass,
         # which decides exactly (and relocates an empty cluster).
         if np.any(counts <= 1e-9 * np.sum(counts)):
-            stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c,
-                                                        shift=shift, unit=unit))
-            if np.any(stats.nk == 0):
-                far = map_blocks_sum(X, w, chunk,
-                                     partial(_lloyd_far, centers_c=centers_c, shift=shift))
-                stats = _relocate_empty(stats, far)
+            stats = _plain_pass(X, w, chunk, centers_c, shift, unit)
             sums, counts = stats.sk, stats.nk
             full = True  # the relocated row's label and bounds are stale: recompute all
         new_c = sums / np.where(counts > 0, counts, 1.0)[:, None]
-        drift = np.sqrt(np.sum((new_c - centers_c) ** 2, axis=1)) * _UP
-        shift_tot = float(np.sum((new_c - centers_c) ** 2))
+        moved = np.sum((new_c - centers_c) ** 2, axis=1)
+        drift = np.sqrt(moved) * _UP
         centers_c = new_c
-        if shift_tot <= tol:
+        if float(np.sum(moved)) <= tol:
             break
     return centers_c, n_iter
+
+
+def _plain_pass(X: Any, w: np.ndarray | None, chunk: int, centers_c: np.ndarray,
+                shift: np.ndarray, unit: bool) -> SuffStats:
+    """One plain Lloyd pass's statistics; an empty cluster takes a farthest row."""
+    stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c, shift=shift,
+                                                unit=unit))
+    if np.any(stats.nk == 0):
+        far = map_blocks_sum(X, w, chunk, partial(_lloyd_far, centers_c=centers_c, shift=shift))
+        stats = _relocate_empty(stats, far)
+    return stats
 
 
 def lloyd(
@@ -565,11 +571,7 @@ def lloyd(
                                            shift=shift, chunk=chunk)
     else:
         for n_iter in range(1, max_iter + 1):
-            on = {"centers_c": centers_c, "shift": shift}
-            stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, unit=unit, **on))
-            if np.any(stats.nk == 0):
-                far = map_blocks_sum(X, w, chunk, partial(_lloyd_far, **on))
-                stats = _relocate_empty(stats, far)
+            stats = _plain_pass(X, w, chunk, centers_c, shift, unit)
             new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
             shift_tot = float(np.sum((new_c - centers_c) ** 2))
             centers_c = new_c
