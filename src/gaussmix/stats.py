@@ -165,8 +165,8 @@ def _second_full_about(
         return out.astype(f64)
     c = (sk / np.where(nk > 0, nk, 1.0)[:, None]).astype(Xc.dtype)
     Sc = np.empty((k, d, d), dtype=Xc.dtype)
-    ends = None
-    if d >= _GATHER_MIN_FEATURES:
+    dense = d < _GATHER_MIN_FEATURES
+    if not dense:
         # Per component, Σ r (x - c)(x - c)ᵀ = Zᵀ Z over the rows that count,
         # each scaled by sqrt(r). NumPy computes ``Z.T @ Z`` (one buffer,
         # transposed) with a symmetric rank-m update (syrk) and fills the other
@@ -174,12 +174,13 @@ def _second_full_about(
         # -> 0.012 s/iter). The copy holds at most _GATHER_BYTES.
         max_pairs = _GATHER_BYTES // (d * Xc.itemsize)
         Zs, ends = _gather_rows_that_count(Xc, wr, c, _DROP_RTOL, max_pairs)
+        dense = bool(ends[0] < 0)  # too many pairs count: nothing was copied
         start = 0
-        for j in range(k if ends[0] >= 0 else 0):
+        for j in range(0 if dense else k):
             Zj = Zs[start:ends[j]]
             start = ends[j]
             np.matmul(Zj.T, Zj, out=Sc[j])
-    if ends is None or ends[0] < 0:
+    if dense:
         # Plain weighted GEMMs on each component's centred copy, built along
         # contiguous rows (few features, or most rows counting everywhere).
         XcT = np.ascontiguousarray(Xc.T)
