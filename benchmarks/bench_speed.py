@@ -137,7 +137,7 @@ def bench_gmmx(X, k, ct, iters, repeats, start):
 
     run()  # the first call compiles
     t, res = best_time(run, repeats)
-    return {"gx_s_iter": t / int(res.n_iter), "gx_ll": float(res.gmm.to_sklearn().score(X))}
+    return {"s_iter": t / int(res.n_iter), "ll": float(res.gmm.to_sklearn().score(X))}
 
 
 POMEGRANATE_TYPES = {"full": "full", "diag": "diag", "spherical": "sphere"}  # no tied
@@ -171,7 +171,18 @@ def bench_pomegranate(X, k, ct, iters, repeats, start):
     xt = torch.from_numpy(X)
     build().fit(xt)  # first call: torch's own warm-up
     t, model = best_time(lambda: build().fit(xt), repeats)
-    return {"pg_s_iter": t / iters, "pg_ll": float(model.log_probability(xt).mean())}
+    return {"s_iter": t / iters, "ll": float(model.log_probability(xt).mean())}
+
+
+def other_row(cells: str, g: dict | None, r: dict, vs_sklearn: bool) -> str:
+    """A table row for another library's run ``g`` (None: not installed) beside ours ``r``."""
+    if g is None:
+        return f"| {cells} | not installed | | | | |" + (" |" if vs_sklearn else "")
+    rel = abs(g["ll"] - r["sk_ll"]) / abs(r["sk_ll"])
+    return (f"| {cells} | {g['s_iter']:.4f} | {r['gm_s_iter']:.4f} | "
+            f"{g['s_iter'] / r['gm_s_iter']:.2f}x | "
+            + (f"{r['sk_s_iter'] / g['s_iter']:.2f}x | " if vs_sklearn else "")
+            + f"{g['ll']:.8f} | {rel:.1e} |")
 
 
 def bench_default_fit(X, k, ct, repeats):
@@ -292,29 +303,15 @@ def main(argv=None) -> int:
                              f"{f['total_speedup']:.2f}x | {rel:.1e} |")
                 print(line, flush=True)
                 lines.append(line)
+                label = f"{name} {n}x{d} k={k}"
                 if args.others and ct in POMEGRANATE_TYPES and name in OTHER_WORKLOADS:
                     g = bench_pomegranate(X, k, ct, args.iters, args.repeats, start)
-                    if g is None:
-                        pom_lines.append(f"| {name} | {dname} | {ct} | not installed | | | | |")
-                    else:
-                        rel = abs(g["pg_ll"] - r["sk_ll"]) / abs(r["sk_ll"])
-                        pom_lines.append(
-                            f"| {name} {n}x{d} k={k} | {dname} | {ct} | {g['pg_s_iter']:.4f} | "
-                            f"{r['gm_s_iter']:.4f} | {g['pg_s_iter'] / r['gm_s_iter']:.2f}x | "
-                            f"{r['sk_s_iter'] / g['pg_s_iter']:.2f}x | {g['pg_ll']:.8f} | "
-                            f"{rel:.1e} |")
+                    pom_lines.append(other_row(f"{label} | {dname} | {ct}", g, r, True))
                     print(pom_lines[-1], flush=True)
                 if (args.others and dname == "float32" and ct in ("full", "diag")
                         and name in OTHER_WORKLOADS):
                     g = bench_gmmx(X, k, ct, args.iters, args.repeats, start)
-                    if g is None:
-                        other_lines.append(f"| {name} | {ct} | gmmx not installed | | | | |")
-                    else:
-                        rel = abs(g["gx_ll"] - r["sk_ll"]) / abs(r["sk_ll"])
-                        other_lines.append(
-                            f"| {name} {n}x{d} k={k} | {ct} | {g['gx_s_iter']:.4f} | "
-                            f"{r['gm_s_iter']:.4f} | {g['gx_s_iter'] / r['gm_s_iter']:.2f}x | "
-                            f"{g['gx_ll']:.8f} | {rel:.1e} |")
+                    other_lines.append(other_row(f"{label} | {ct}", g, r, False))
                     print(other_lines[-1], flush=True)
             r = bench_kmeans(X, k, args.iters * 4, args.repeats)
             km_lines.append(
