@@ -87,9 +87,13 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     for start in range(0, n, _TILE):
         m = min(_TILE, n - start)
         if direct:
-            for i in range(m):
-                for j in range(d):
-                    xt[j, i] = np.float64(X[start + i, j]) - shift[j]
+            # column by column: a loop over the tile's rows vectorises (strided
+            # loads); one over a row's few columns does not (W1 pass 0.55 -> 0.43 ms,
+            # W4 float64 31 -> 25 ms, 1 thread)
+            for j in range(d):
+                sj = shift[j]
+                for i in range(m):
+                    xt[j, i] = np.float64(X[start + i, j]) - sj
             best[:m] = np.inf
             for c in range(k):
                 acc[:m] = 0.0
@@ -387,14 +391,18 @@ def _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,
             for i in range(m):
                 doubt[i] = 1
         else:
+            # (the tile's views, indexed from 0: this loop runs 25% faster)
+            lab_t = labels[start:start + m]
+            up_t = upper[start:start + m]
+            low_t = lower[start:start + m]
             for i in range(m):
-                a = labels[start + i]
-                u = upper[start + i] + drift[a]
-                lo = lower[start + i] - loosen[a]
+                a = lab_t[i]
+                u = np.float64(up_t[i]) + drift[a]
+                lo = np.float64(low_t[i]) - loosen[a]
                 z = max(lo, half_sep[a]) * _SKIP_MARGIN
-                upper[start + i] = np.float32(u * _UP)
-                lower[start + i] = np.float32(max(lo, 0.0) * _DOWN)
-                doubt[i] = u > z
+                up_t[i] = np.float32(u * _UP)
+                low_t[i] = np.float32(max(lo, 0.0) * _DOWN)
+                doubt[i] = 1 if u > z else 0
         cnt = 0
         for i in range(m):
             if doubt[i]:
