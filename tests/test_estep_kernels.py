@@ -7,7 +7,7 @@ from scipy.special import logsumexp
 from gaussmix import _estep_kernels as K
 from gaussmix.covariance import MODELS, get_model
 from gaussmix.estep import GMMParams, _normalise_kn, estep_soft, rows_log_density, rows_resp
-from gaussmix.stats import compute_stats_kn, stats_from_augmented
+from gaussmix.stats import compute_stats_kn, stats_from_augmented, stats_from_shifted_rows
 
 DTYPES = [np.float64, np.float32]
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
@@ -119,14 +119,14 @@ def test_stats_from_augmented_match_compute_stats(kind, d):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def _fitted(code, dtype=np.float64, k=3):
+def _fitted(code, dtype=np.float64, k=3, d=4, offset=0.0):
     from .conftest import blobs
 
-    X = blobs(120, 4, k, seed=5)
+    X = blobs(120, d, k, seed=5) + offset
     rng = np.random.default_rng(6)
     cov = get_model(code).layout
     means = X[rng.choice(X.shape[0], k, replace=False)]
-    var = rng.uniform(0.5, 2.0, (k, 4)) if cov.name == "diag" else rng.uniform(0.5, 2.0, k)
+    var = rng.uniform(0.5, 2.0, (k, d)) if cov.name == "diag" else rng.uniform(0.5, 2.0, k)
     weights = np.array([0.5, 0.5, 0.0]) if k == 3 else np.full(k, 1.0 / k)  # one empty weight
     params = GMMParams(weights, means, var, cov.precisions_cholesky(var))
     return X.astype(dtype), params
@@ -134,10 +134,15 @@ def _fitted(code, dtype=np.float64, k=3):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("code", ["VVI", "VII", "EII", "EEI", "VEI", "EVI"])
-def test_fused_estep_matches_reference(code, dtype):
+@pytest.mark.parametrize("d", [4, 20])  # 20: spherical distances from the raw rows
+def test_fused_estep_matches_reference(code, dtype, d):
     """Fused diag/spherical path == the layout's own log_gaussian_kn + NumPy."""
+    from gaussmix.estep import _quadratic
+
     model = MODELS[code]
-    X, params = _fitted(code, dtype)
+    X, params = _fitted(code, dtype, d=d)
+    raw = _quadratic(params, model, X.astype(np.float64).mean(axis=0), dtype).M is not None
+    assert raw == (d == 20 and model.layout.name == "spherical")
     w = np.random.default_rng(7).uniform(0.0, 2.0, X.shape[0])
     shift = X.astype(np.float64).mean(axis=0)
     Xc = X.astype(np.float64) - shift
@@ -155,6 +160,97 @@ def test_fused_estep_matches_reference(code, dtype):
                                rtol=tol)
     np.testing.assert_allclose(rows_resp(X, params=params, model=model, shift=shift), resp.T,
                                atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_spherical_log_prob_from_raw_rows_matches_augmented_form(dtype):
+    """|x - s|² - 2 x·(μ - s) + b over the raw rows == the [|x|², x, 1] GEMM's distances."""
+    rng = np.random.default_rng(12)
+    n, d, k = 300, 24, 5
+    X = (rng.normal(size=(n, d)) + 2.0).astype(dtype)
+    shift = X.astype(np.float64).mean(axis=0)
+    means_c = rng.normal(size=(k, d))
+    s, c = rng.uniform(0.5, 2.0, k), rng.normal(size=k)
+    b = np.sum(means_c**2, axis=1) + 2.0 * means_c @ shift
+    G = np.ascontiguousarray(means_c.astype(dtype) @ X.T)
+    m, r = np.empty(n), np.empty(n)
+    K.spherical_log_prob(G, X, shift, b, s, c, m, r)
+    x = X.astype(np.float64) - shift
+    dist = ((x[None, :, :] - means_c[:, None, :]) ** 2).sum(axis=2)
+    lp = c[:, None] - 0.5 * s[:, None] * dist
+    np.testing.assert_allclose(r, np.sum(x * x, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(m, lp.max(axis=0), rtol=TOL[dtype], atol=TOL[dtype] * 50)
+    np.testing.assert_allclose(G, lp - lp.max(axis=0), rtol=TOL[dtype], atol=TOL[dtype] * 50)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 50, 9000])  # 9,000: past the 4,096-row partial sums
+def test_sparse_moments_rows_equal_building_the_augmented_rows(dtype, n):
+    """The same float arithmetic as augmented_rows then sparse_moments: equal sums."""
+    rng = np.random.default_rng(13)
+    k, d = 4, 17
+    X = (rng.normal(size=(n, d)) * 3.0 + 1.0).astype(dtype)
+    shift = X.astype(np.float64).mean(axis=0).astype(dtype)
+    R = (rng.uniform(size=(k, n)) * (rng.uniform(size=(k, n)) < 0.3)).astype(dtype)
+    A = np.empty((n, 2 * d + 1), dtype=dtype)
+    K.augmented_rows(X, shift, A)
+    want, got = np.zeros((k, 2 * d + 1)), np.zeros((k, 2 * d + 1))
+    K.sparse_moments(R, A, want)
+    K.sparse_moments_rows(R, X, shift, got)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["diag", "pooled_diag", "none"])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_stats_from_shifted_rows_equal_the_augmented_ones(dtype, kind, sparse):
+    """Sparse diag sums from the rows, or the augmented rows built: the same statistics."""
+    rng = np.random.default_rng(14)
+    n, d, k = 500, 20, 10
+    X = (rng.normal(size=(n, d)) + 3.0).astype(dtype)
+    shift = X.astype(np.float64).mean(axis=0).astype(dtype)
+    w = rng.uniform(0.5, 2.0, n)
+    r = np.eye(k)[rng.integers(0, k, n)].T if sparse else rng.dirichlet(np.ones(k), n).T
+    wr = (r * w).astype(dtype)
+    A = np.empty((n, 2 * d + 1), dtype=dtype)
+    K.augmented_rows(X, shift, A)
+    nnz = int(np.count_nonzero(wr))
+    want = stats_from_augmented(A, w, wr, kind, 1.5, nnz)
+    got = stats_from_shifted_rows(X, shift, w, wr, kind, 1.5, nnz)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=TOL[dtype], atol=TOL[dtype] * np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_float32_spherical_distances_keep_their_precision_far_from_the_origin(
+        offset, monkeypatch):
+    """Rows far from the origin (beside the spread) keep the shifted [|x|², x, 1]
+    form in float32: the raw rows' product rounds relative to |x|, and would
+    be several times less precise there."""
+    from gaussmix import estep
+    from gaussmix.estep import _soft_rows
+
+    model = MODELS["VII"]
+    X64, params = _fitted("VII", np.float64, d=20, offset=offset)
+    X = X64.astype(np.float32)
+    shift = X.astype(np.float64).mean(axis=0)
+    exact = rows_log_density(X.astype(np.float64), params=params, model=model, shift=shift)
+
+    def error() -> float:
+        estep._LAST.clear()
+        got = _soft_rows(X, np.ones(X.shape[0]), params, model, shift, np.float32).lse
+        return float(np.max(np.abs(got - exact)))
+
+    assert (estep._quadratic(params, model, shift, np.float32).M is not None) == (offset == 0)
+    chosen = error()
+    assert chosen < 1e-5 * (1 + offset) * np.abs(exact).mean()
+    monkeypatch.setattr(estep, "_RAW_OFFSET", np.inf if offset else 0.0)  # the other form
+    other = error()
+    if offset:
+        assert other > 2 * chosen
+    else:  # near the origin the raw rows are as precise
+        assert chosen < 2 * other
+    estep._LAST.clear()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -16,7 +16,13 @@ import numpy as np
 from . import _estep_kernels as _k
 from .covariance import CovarianceModel
 from .covariance._layouts import _LOG_2PI
-from .stats import SuffStats, stats_from_augmented, stats_from_labels, weighted_stats_kn
+from .stats import (
+    SuffStats,
+    stats_from_augmented,
+    stats_from_labels,
+    stats_from_shifted_rows,
+    weighted_stats_kn,
+)
 
 
 class GMMParams(NamedTuple):
@@ -130,6 +136,36 @@ class _Quadratic(NamedTuple):
     s: np.ndarray  # (k,) scale of each distance
     c: np.ndarray  # (k,) log π_k + log-normalising constant
     shift: np.ndarray  # (d,) in the compute dtype
+    # Spherical distances from one GEMM over the raw rows (see _raw_spherical):
+    M: np.ndarray | None  # (k, d) μ - shift in the compute dtype, or None
+    b: np.ndarray | None  # (k,) |μ - shift|² + 2 shift · (μ - shift), float64
+
+
+# Spherical distances |x - μ|² = |x - s|² - 2 x·(μ - s) + b need no copy of the
+# rows: one GEMM over them as given, against the shifted means, instead of
+# building [x², |x|², x, 1] and a GEMM over its last d + 2 columns (W3 float32,
+# one thread: 7.6 -> ~2.7 ms a pass; benchmarks/NOTES.md #75). The product
+# x·(μ - s) is rounded relative to |x| rather than |x - s|, so the raw rows are
+# used only where that costs at most a factor _RAW_OFFSET (float32; float64:
+# _RAW_OFFSET64) in the rounding of the distances: |s|² p_max below its square,
+# the data's offset a few standard deviations of the tightest component. Few
+# columns keep the augmented rows (their product is cheap; below 16 columns
+# the statistics need them anyway).
+_RAW_FEATURES = 16
+_RAW_OFFSET = 16.0
+_RAW_OFFSET64 = 2.0**20
+
+
+def _raw_spherical(
+    means_c: np.ndarray, shift: np.ndarray, s: np.ndarray, dtype: type
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(μ - shift, b)`` for :func:`~gaussmix._estep_kernels.spherical_log_prob`, or Nones."""
+    d = means_c.shape[1]
+    limit = _RAW_OFFSET if dtype == np.float32 else _RAW_OFFSET64
+    if d < _RAW_FEATURES or not float(shift @ shift) * float(np.max(s)) <= limit**2:
+        return None, None
+    b = np.einsum("kj,kj->k", means_c, means_c) + 2.0 * (means_c @ shift)
+    return np.ascontiguousarray(means_c, dtype=dtype), b
 
 
 _LAST: list[tuple[object, ...]] = []
@@ -151,14 +187,17 @@ def _quadratic(
         return last[4]  # type: ignore[return-value]
     layout = model.layout
     prec_chol = params.precisions_cholesky
-    form = layout.quadratic_form(params.means - shift, prec_chol, dtype)
+    means_c = params.means - shift
+    form = layout.quadratic_form(means_c, prec_chol, dtype)
     q = None
     if form is not None:
         d = params.means.shape[1]
         with np.errstate(divide="ignore"):
             c = (layout.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI
                  + np.log(params.weights))
-        q = _Quadratic(form[0], form[1], c, shift.astype(dtype))
+        spherical = form[0].shape[1] == d + 2
+        M, b = _raw_spherical(means_c, shift, form[1], dtype) if spherical else (None, None)
+        q = _Quadratic(form[0], form[1], c, shift.astype(dtype), M, b)
     _LAST[:] = [(params, model, shift, dtype, q)]
     return q
 
@@ -166,7 +205,9 @@ def _quadratic(
 class _SoftRows(NamedTuple):
     """One block's soft E-step before the statistics."""
 
-    A: np.ndarray  # [x², x, 1] or [x², |x|², x, 1] for quadratic layouts, else shifted rows
+    # [x², x, 1] or [x², |x|², x, 1] for quadratic layouts, else shifted rows;
+    # None when the distances came from the raw rows (statistics from them too)
+    A: np.ndarray | None
     quadratic: bool
     wr: np.ndarray  # weighted responsibilities w_i r_ij, (k, n)
     lse: np.ndarray  # float64 (n,)
@@ -189,9 +230,16 @@ def _soft_rows(
     n, d = X.shape
     m = _buffer("m", (n,), np.float64, scratch)
     q = _quadratic(params, model, shift, dtype)
+    A: np.ndarray | None
     if q is None:
         A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
         _k.max_shifted(L, m)
+    elif q.M is not None:
+        Xd: np.ndarray = np.asarray(X, dtype=dtype)
+        L = np.matmul(q.M, Xd.T, out=_buffer("Q", (q.M.shape[0], n), dtype, scratch))
+        _k.spherical_log_prob(L, Xd, np.asarray(shift, dtype=np.float64), q.b, q.s, q.c, m,
+                              _buffer("r", (n,), np.float64, scratch))
+        A = None
     else:
         # [x², x, 1], or [x², |x|², x, 1] when W reads only [|x|², x, 1] (spherical)
         width = 2 * d + 1 if q.W.shape[1] == 2 * d + 1 else 2 * d + 2
@@ -228,7 +276,11 @@ def estep_soft(
     Float32 rows are processed in float32 (twice the BLAS rate, half the
     memory traffic); each block's statistics are then added in float64.
     """
-    r = _soft_rows(X, w, params, model, shift, compute_dtype(X), scratch=True)
+    dtype = compute_dtype(X)
+    r = _soft_rows(X, w, params, model, shift, dtype, scratch=True)
+    if r.A is None:
+        return stats_from_shifted_rows(np.asarray(X, dtype=dtype), shift.astype(dtype), w, r.wr,
+                                       model.stats_kind, r.objective, r.nnz)
     if not r.quadratic:
         return weighted_stats_kn(r.A, w, r.wr, model.stats_kind, r.objective)
     return stats_from_augmented(r.A, w, r.wr, model.stats_kind, r.objective, r.nnz)

@@ -312,6 +312,30 @@ def stats_from_augmented(
                      np.ascontiguousarray(Sk), float(objective))
 
 
+def stats_from_shifted_rows(
+    X: np.ndarray, shift: np.ndarray, w: np.ndarray, wr: np.ndarray, kind: str,
+    objective: float, nnz: int,
+) -> SuffStats:
+    """:func:`stats_from_augmented` of ``A = [x², x, 1]``, ``x = X - shift``, not yet built.
+
+    With ``diag`` statistics and mostly zero responsibilities the sums visit
+    the nonzero entries and square each row once, as they go (no (n, 2d + 1)
+    array); otherwise ``A`` is built (in ``X``'s dtype) and reduced as usual.
+    """
+    from ._estep_kernels import augmented_rows, sparse_moments_rows
+
+    n, d = X.shape
+    k = wr.shape[0]
+    if kind == "diag" and d >= 16 and 8 * nnz <= k * n:
+        G = np.zeros((k, 2 * d + 1))
+        sparse_moments_rows(wr, X, shift, G)
+        return SuffStats(np.ascontiguousarray(G[:, -1]), np.ascontiguousarray(G[:, d:2 * d]),
+                         np.ascontiguousarray(G[:, :d]), float(objective))
+    A = np.empty((n, 2 * d + 1), dtype=X.dtype)
+    augmented_rows(X, shift, A)
+    return stats_from_augmented(A, w, wr, kind, objective, nnz)
+
+
 def compute_stats(
     Xc: np.ndarray, w: np.ndarray, resp: np.ndarray, kind: str, objective: float = 0.0
 ) -> SuffStats:
