@@ -340,6 +340,8 @@ def assign_labels(
 _UP = 1.0 + 2.0**-22
 _DOWN = 1.0 - 2.0**-22
 _SKIP_MARGIN = 1.0 - 1e-12
+# Up to this many centres, the bounds update selects each row's drift (no gathers).
+_SELECT_CENTRES = 16
 
 
 @kernel(reassociate=True)
@@ -374,9 +376,9 @@ def _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,
             top = c
         elif drift[c] > m2:
             m2 = drift[c]
-    loosen = np.empty(k)  # what a row of centre c subtracts from its lower bound
-    for c in range(k):
-        loosen[c] = m2 if c == top else m1
+    # a row of centre c subtracts m2 (c == top) or m1 from its lower bound
+    drift_t = np.empty(_TILE)
+    sep_t = np.empty(_TILE)
     doubt = np.empty(_TILE, dtype=np.uint8)
     idx = np.empty(_TILE, dtype=np.intp)
     xt = np.empty((d, _TILE))
@@ -395,11 +397,27 @@ def _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,
             lab_t = labels[start:start + m]
             up_t = upper[start:start + m]
             low_t = lower[start:start + m]
+            # Each row's centre's drift and half separation: gathers keep the
+            # loop below scalar, so with few centres they are picked by one
+            # vectorised pass of selects per centre (W1: 0.26 -> ~0.1 ms a pass)
             for i in range(m):
-                a = lab_t[i]
-                u = np.float64(up_t[i]) + drift[a]
-                lo = np.float64(low_t[i]) - loosen[a]
-                z = max(lo, half_sep[a]) * _SKIP_MARGIN
+                drift_t[i] = drift[0]
+                sep_t[i] = half_sep[0]
+            for c in range(1, k if k <= _SELECT_CENTRES else 1):
+                dc = drift[c]
+                hc = half_sep[c]
+                for i in range(m):
+                    here = lab_t[i] == c
+                    drift_t[i] = dc if here else drift_t[i]
+                    sep_t[i] = hc if here else sep_t[i]
+            if k > _SELECT_CENTRES:
+                for i in range(m):
+                    drift_t[i] = drift[lab_t[i]]
+                    sep_t[i] = half_sep[lab_t[i]]
+            for i in range(m):
+                u = np.float64(up_t[i]) + drift_t[i]
+                lo = np.float64(low_t[i]) - (m2 if lab_t[i] == top else m1)
+                z = max(lo, sep_t[i]) * _SKIP_MARGIN
                 up_t[i] = np.float32(u * _UP)
                 low_t[i] = np.float32(max(lo, 0.0) * _DOWN)
                 doubt[i] = 1 if u > z else 0
