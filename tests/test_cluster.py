@@ -381,6 +381,34 @@ def test_lloyd_with_bounds_gives_the_plain_iterates(seed, n, d, k, dtype, weight
     assert bounded.inertia == pytest.approx(plain.inertia, rel=1e-10, abs=1e-10)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(20, 3000), d=st.integers(1, 4),
+       k=st.integers(1, 9), dtype=st.sampled_from([np.float64, np.float32]),
+       weights=st.sampled_from(["unit", "real"]), distinct=st.integers(0, 4))
+def test_bounded_lloyd_in_one_call_equals_blocks_on_the_pool(seed, n, d, k, dtype, weights,
+                                                             distinct):
+    """Each iteration as one compiled call, or as 700-row blocks on two threads:
+    the same sums in the same order, so exactly the same centres and iterations
+    (including iterations that empty a cluster and are redone by the plain pass)."""
+    from gaussmix.execution import parallel
+    from gaussmix.kmeans import _lloyd_bounded
+
+    rng = np.random.default_rng(seed)
+    if distinct:
+        X = rng.normal(size=(distinct, d))[rng.integers(0, distinct, n)].astype(dtype)
+    else:
+        X = (rng.normal(size=(n, d)) + rng.integers(0, 4, (n, 1)) * 2.0).astype(dtype)
+    w = np.broadcast_to(1.0, (n,)) if weights == "unit" else rng.uniform(0.1, 2.0, n)
+    shift = (w @ X.astype(np.float64)) / w.sum()
+    c0 = X[rng.choice(n, k, replace=n < k)].astype(np.float64) - shift
+    with parallel(2):
+        runs = [_lloyd_bounded(X, w, c0, max_iter=40, tol=0.0, shift=shift, chunk=700,
+                               one_call=one) for one in (True, False)]
+    (c1, it1), (c2, it2) = runs
+    assert it1 == it2
+    np.testing.assert_array_equal(c1, c2)
+
+
 def test_lloyd_with_bounds_relocates_empty_clusters_like_the_plain_pass():
     X = blobs(3000, 3, 4, seed=2)
     w = np.ones(len(X))

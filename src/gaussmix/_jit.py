@@ -8,18 +8,37 @@ numba. Compiled code is cached next to the module (or in numba's user cache
 when that is not writable), so a later process loads it in milliseconds.
 Kernels release the GIL: the thread pool of :mod:`gaussmix.execution` runs
 them on several row blocks at once.
+
+A kernel may call other kernels: when it is compiled, the kernels its code
+names are compiled first and it is compiled against them (numba then
+inlines or links their code). numba's cache notices a change of the
+caller's source file only, so a kernel calls kernels of its own module.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered: compiling a kernel compiles the kernels it calls
+
+
+def _with_compiled_callees(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, or a copy whose globals name the compiled kernels ``fn`` calls."""
+    callees = {name: g for name in fn.__code__.co_names
+               if callable(g := fn.__globals__.get(name)) and hasattr(g, "dispatcher")}
+    if not callees:
+        return fn
+    scope = dict(fn.__globals__)
+    scope.update({name: g.dispatcher() for name, g in callees.items()})
+    copy = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__qualname__, copy.__module__, copy.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+    return copy
 
 
 def kernel(fn: F | None = None, *, reassociate: bool = False, contract: bool = False) -> Any:
@@ -40,8 +59,8 @@ def kernel(fn: F | None = None, *, reassociate: bool = False, contract: bool = F
     flags = {"reassoc", "contract"} if reassociate else {"contract"} if contract else set()
     compiled: Any = None
 
-    @functools.wraps(fn)
-    def call(*args: Any) -> Any:
+    def dispatcher() -> Any:
+        """The numba dispatcher (compiles on its first call, or loads the cache)."""
         nonlocal compiled
         if compiled is None:
             with _lock:  # one compilation even when pool threads race here
@@ -49,8 +68,13 @@ def kernel(fn: F | None = None, *, reassociate: bool = False, contract: bool = F
                     import numba
 
                     compiled = numba.njit(nogil=True, cache=True, error_model="numpy",
-                                          fastmath=flags)(fn)
-        return compiled(*args)
+                                          fastmath=flags)(_with_compiled_callees(fn))
+        return compiled
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        return (compiled or dispatcher())(*args)
 
     call.py_func = fn  # type: ignore[attr-defined]
+    call.dispatcher = dispatcher  # type: ignore[attr-defined]
     return call  # type: ignore[return-value]
