@@ -224,12 +224,15 @@ def test_second_moments_with_negative_weights_fall_back_to_gemm():
 
 @pytest.mark.parametrize("kind", ["full", "diag", "pooled", "pooled_diag", "none"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_partition_stats_equal_the_one_hot_form(kind, dtype):
-    """The one-pass label kernel (diagonal kinds) against the one-hot GEMM form."""
+@pytest.mark.parametrize("d", [4, 6])  # 4: full/pooled by the label kernels too; 6: GEMMs
+def test_partition_stats_equal_the_one_hot_form(kind, dtype, d):
+    """The label kernels (diagonal kinds; full and pooled up to 4 features)
+    against the one-hot GEMM form, on rows far from the origin."""
     from gaussmix.stats import partition_stats, stats_from_labels
 
     rng = np.random.default_rng(3)
-    X = (rng.normal(size=(500, 4)) * [1.0, 5.0, 0.1, 2.0] + 100.0).astype(dtype)
+    scale = [1.0, 5.0, 0.1, 2.0, 0.5, 3.0][:d]
+    X = (rng.normal(size=(500, d)) * scale + 100.0).astype(dtype)
     w = rng.integers(0, 3, 500).astype(float)
     labels = rng.integers(0, 5, 500)
     labels[labels == 3] = 4  # component 3 is empty
