@@ -126,23 +126,29 @@ def _fitted(code, dtype=np.float64, k=3, d=4, offset=0.0):
     rng = np.random.default_rng(6)
     cov = get_model(code).layout
     means = X[rng.choice(X.shape[0], k, replace=False)]
-    var = rng.uniform(0.5, 2.0, (k, d)) if cov.name == "diag" else rng.uniform(0.5, 2.0, k)
+    if cov.name == "tied":
+        Q = rng.normal(size=(d, d))
+        var = Q @ Q.T / d + np.eye(d)
+    else:
+        var = rng.uniform(0.5, 2.0, (k, d)) if cov.name == "diag" else rng.uniform(0.5, 2.0, k)
     weights = np.array([0.5, 0.5, 0.0]) if k == 3 else np.full(k, 1.0 / k)  # one empty weight
     params = GMMParams(weights, means, var, cov.precisions_cholesky(var))
     return X.astype(dtype), params
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("code", ["VVI", "VII", "EII", "EEI", "VEI", "EVI"])
+@pytest.mark.parametrize("code", ["VVI", "VII", "EII", "EEI", "VEI", "EVI", "EEE"])
 @pytest.mark.parametrize("d", [4, 20])  # 20: spherical distances from the raw rows
 def test_fused_estep_matches_reference(code, dtype, d):
-    """Fused diag/spherical path == the layout's own log_gaussian_kn + NumPy."""
+    """Fused diag/spherical/tied paths == the layout's own log_gaussian_kn + NumPy."""
     from gaussmix.estep import _quadratic
 
     model = MODELS[code]
     X, params = _fitted(code, dtype, d=d)
-    raw = _quadratic(params, model, X.astype(np.float64).mean(axis=0), dtype).M is not None
+    q = _quadratic(params, model, X.astype(np.float64).mean(axis=0), dtype)
+    raw = q.M is not None and q.L is None
     assert raw == (d == 20 and model.layout.name == "spherical")
+    assert (q.L is not None) == (model.layout.name == "tied")
     w = np.random.default_rng(7).uniform(0.0, 2.0, X.shape[0])
     shift = X.astype(np.float64).mean(axis=0)
     Xc = X.astype(np.float64) - shift

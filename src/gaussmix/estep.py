@@ -136,9 +136,12 @@ class _Quadratic(NamedTuple):
     s: np.ndarray  # (k,) scale of each distance
     c: np.ndarray  # (k,) log π_k + log-normalising constant
     shift: np.ndarray  # (d,) in the compute dtype
-    # Spherical distances from one GEMM over the raw rows (see _raw_spherical):
-    M: np.ndarray | None  # (k, d) μ - shift in the compute dtype, or None
-    b: np.ndarray | None  # (k,) |μ - shift|² + 2 shift · (μ - shift), float64
+    # Distances |y|² - 2 y·M + b from one GEMM: spherical over the raw rows
+    # (y = x, see _raw_spherical), tied over the whitened shifted rows
+    # (y = (x - shift) L, M = (μ - shift) L, b = |M|²):
+    M: np.ndarray | None  # (k, d) in the compute dtype, or None
+    b: np.ndarray | None  # (k,) float64
+    L: np.ndarray | None = None  # tied: (d, d) precision factor in the compute dtype
 
 
 # Spherical distances |x - μ|² = |x - s|² - 2 x·(μ - s) + b need no copy of the
@@ -190,14 +193,22 @@ def _quadratic(
     means_c = params.means - shift
     form = layout.quadratic_form(means_c, prec_chol, dtype)
     q = None
-    if form is not None:
-        d = params.means.shape[1]
+    k, d = params.means.shape
+    if form is not None or layout.name == "tied":
         with np.errstate(divide="ignore"):
             c = (layout.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI
                  + np.log(params.weights))
+    if form is not None:
         spherical = form[0].shape[1] == d + 2
         M, b = _raw_spherical(means_c, shift, form[1], dtype) if spherical else (None, None)
         q = _Quadratic(form[0], form[1], c, shift.astype(dtype), M, b)
+    elif layout.name == "tied":
+        # one shared factor: the spherical form with unit scale, in whitened rows
+        Mw = means_c @ prec_chol
+        q = _Quadratic(np.empty((k, 0), dtype=dtype), np.ones(k), np.broadcast_to(c, (k,)),
+                       shift.astype(dtype), np.ascontiguousarray(Mw, dtype=dtype),
+                       np.einsum("kj,kj->k", Mw, Mw),
+                       np.ascontiguousarray(prec_chol, dtype=dtype))
     _LAST[:] = [(params, model, shift, dtype, q)]
     return q
 
@@ -235,11 +246,16 @@ def _soft_rows(
         A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
         _k.max_shifted(L, m)
     elif q.M is not None:
-        Xd: np.ndarray = np.asarray(X, dtype=dtype)
-        L = np.matmul(q.M, Xd.T, out=_buffer("Q", (q.M.shape[0], n), dtype, scratch))
-        _k.spherical_log_prob(L, Xd, np.asarray(shift, dtype=np.float64), q.b, q.s, q.c, m,
-                              _buffer("r", (n,), np.float64, scratch))
+        Y: np.ndarray = np.asarray(X, dtype=dtype)
+        y_shift = np.asarray(shift, dtype=np.float64)
         A = None
+        if q.L is not None:  # tied: whiten the shifted rows (they serve the statistics)
+            A = np.subtract(Y, q.shift, out=_buffer("Xc", (n, d), dtype, scratch))
+            Y = np.matmul(A, q.L, out=_buffer("Y", (n, d), dtype, scratch))
+            y_shift = np.zeros(d)
+        L = np.matmul(q.M, Y.T, out=_buffer("Q", (q.M.shape[0], n), dtype, scratch))
+        _k.spherical_log_prob(L, Y, y_shift, q.b, q.s, q.c, m,
+                              _buffer("r", (n,), np.float64, scratch))
     else:
         # [x², x, 1], or [x², |x|², x, 1] when W reads only [|x|², x, 1] (spherical)
         width = 2 * d + 1 if q.W.shape[1] == 2 * d + 1 else 2 * d + 2
@@ -249,7 +265,7 @@ def _soft_rows(
                       out=_buffer("Q", (q.W.shape[0], n), dtype, scratch))
         _k.log_prob_shifted(L, q.s, q.c, m)
     lse, obj, nnz = _normalise_shifted(L, m, w, scratch)
-    return _SoftRows(A, q is not None, L, lse, obj, nnz)
+    return _SoftRows(A, q is not None and q.L is None, L, lse, obj, nnz)
 
 
 def log_resp(
