@@ -126,9 +126,10 @@ def _fitted(code, dtype=np.float64, k=3, d=4, offset=0.0):
     rng = np.random.default_rng(6)
     cov = get_model(code).layout
     means = X[rng.choice(X.shape[0], k, replace=False)]
-    if cov.name == "tied":
-        Q = rng.normal(size=(d, d))
-        var = Q @ Q.T / d + np.eye(d)
+    if cov.name in ("tied", "full"):
+        Q = rng.normal(size=(k if cov.name == "full" else 1, d, d))
+        var = Q @ np.swapaxes(Q, 1, 2) / d + np.eye(d)
+        var = var if cov.name == "full" else var[0]
     else:
         var = rng.uniform(0.5, 2.0, (k, d)) if cov.name == "diag" else rng.uniform(0.5, 2.0, k)
     weights = np.array([0.5, 0.5, 0.0]) if k == 3 else np.full(k, 1.0 / k)  # one empty weight
@@ -137,18 +138,20 @@ def _fitted(code, dtype=np.float64, k=3, d=4, offset=0.0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("code", ["VVI", "VII", "EII", "EEI", "VEI", "EVI", "EEE"])
+@pytest.mark.parametrize("code", ["VVI", "VII", "EII", "EEI", "VEI", "EVI", "EEE", "VVV"])
 @pytest.mark.parametrize("d", [4, 20])  # 20: spherical distances from the raw rows
 def test_fused_estep_matches_reference(code, dtype, d):
-    """Fused diag/spherical/tied paths == the layout's own log_gaussian_kn + NumPy."""
+    """Fused diag/spherical/tied/full paths == the layout's own log_gaussian_kn + NumPy
+    (full: a kernel over transposed tiles up to 4 features, GEMMs above)."""
     from gaussmix.estep import _quadratic
 
     model = MODELS[code]
     X, params = _fitted(code, dtype, d=d)
     q = _quadratic(params, model, X.astype(np.float64).mean(axis=0), dtype)
-    raw = q.M is not None and q.L is None
+    raw = q is not None and q.M is not None and q.L is None and q.P is None
     assert raw == (d == 20 and model.layout.name == "spherical")
-    assert (q.L is not None) == (model.layout.name == "tied")
+    assert (q is not None and q.L is not None) == (model.layout.name == "tied")
+    assert (q is not None and q.P is not None) == (model.layout.name == "full" and d == 4)
     w = np.random.default_rng(7).uniform(0.0, 2.0, X.shape[0])
     shift = X.astype(np.float64).mean(axis=0)
     Xc = X.astype(np.float64) - shift

@@ -62,10 +62,11 @@ def test_chunk_size_does_not_change_the_fit(code):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [1, 2, 37, 1000])
-@pytest.mark.parametrize("d", [6, 16])
+@pytest.mark.parametrize("d", [2, 4, 6, 16])
 def test_symmetric_second_moments_match_gemm(dtype, n, d):
     # From d = 12 the syrk path (Zᵀ Z over the rows that count, scaled by sqrt
-    # of the weights), below it plain GEMMs, against the weighted GEMM:
+    # of the weights), below it plain GEMMs (up to 4 features a kernel over
+    # transposed tiles, 1000 rows: two tiles), against the weighted GEMM:
     # zero weights, a zero row, responsibilities that are exactly 0 or tiny.
     from gaussmix.stats import _second_full, _second_pooled
 
@@ -98,7 +99,7 @@ def test_symmetric_second_moments_match_gemm(dtype, n, d):
     full = _second_full(Xc, w, wr)
     assert full.dtype == np.float64  # moved back to the shift in float64
     close(full, expected)
-    if d >= 12:  # syrk: both triangles filled from one
+    if d >= 12 or d <= 4:  # syrk or the kernel: both triangles filled from one
         np.testing.assert_array_equal(full, np.swapaxes(full, 1, 2))
     pooled = _second_pooled(Xc, w, wr)
     close(pooled, expected_pooled)

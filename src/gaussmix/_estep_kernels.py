@@ -135,6 +135,62 @@ def spherical_log_prob(G, X, shift, b, s, c, m, r):  # type: ignore[no-untyped-d
             G[j, i] -= m[i]
 
 
+# Rows per tile of :func:`full_log_prob_small` (transposed into float64).
+_SMALL_FULL_TILE = 512
+
+
+@kernel
+def full_log_prob_small(X, shift, P, Mc, c, out, m):  # type: ignore[no-untyped-def]
+    """Full-covariance log-probabilities less their column maximum, for a few features.
+
+    ``P[j]`` is component j's upper triangular precision factor and
+    ``Mc[j] = (μ_j - shift) P[j]``: ``y_a = Σ_{b ≤ a} (x_b - shift_b) P[j, b, a]
+    - Mc[j, a]``, the distance is ``Σ y_a²`` and ``out[j, i] <- c_j -
+    distance / 2 - m_i`` (``out`` in its own dtype, ``m_i`` its column's
+    maximum, 0 when not finite), as :func:`log_prob_shifted` leaves it. Rows
+    go a tile at a time, transposed into float64, so that every loop runs
+    across rows (a row's 2-4 coordinates are too few to vectorise).
+    """
+    n, d = X.shape
+    k = c.shape[0]
+    T = _SMALL_FULL_TILE
+    xt = np.empty((d, T))
+    y = np.empty(T)
+    acc = np.empty(T)
+    for i in range(n):
+        m[i] = -np.inf
+    for s in range(0, n, T):
+        t = min(T, n - s)
+        for a in range(d):
+            sa = shift[a]
+            for i in range(t):
+                xt[a, i] = np.float64(X[s + i, a]) - sa
+        for j in range(k):
+            for i in range(t):
+                acc[i] = 0.0
+            for a in range(d):
+                ma = Mc[j, a]
+                for i in range(t):
+                    y[i] = -ma
+                for b in range(a + 1):
+                    p = P[j, b, a]
+                    for i in range(t):
+                        y[i] += xt[b, i] * p
+                for i in range(t):
+                    acc[i] += y[i] * y[i]
+            cj = c[j]
+            for i in range(t):
+                out[j, s + i] = cj - 0.5 * acc[i]
+                v = out[j, s + i]  # the stored (rounded) value: its maximum is exactly 0 below
+                m[s + i] = v if v > m[s + i] else m[s + i]
+    for i in range(n):
+        if not math.isfinite(m[i]):
+            m[i] = 0.0
+    for j in range(k):
+        for i in range(n):
+            out[j, i] -= m[i]
+
+
 @kernel
 def max_shifted(L, m):  # type: ignore[no-untyped-def]
     """Like :func:`log_prob_shifted` for complete log-probabilities ``L`` (k, n)."""

@@ -142,6 +142,15 @@ class _Quadratic(NamedTuple):
     M: np.ndarray | None  # (k, d) in the compute dtype, or None
     b: np.ndarray | None  # (k,) float64
     L: np.ndarray | None = None  # tied: (d, d) precision factor in the compute dtype
+    # full, up to _SMALL_FULL_FEATURES: (k, d, d) float64 factors (M: (μ - shift) P, float64)
+    P: np.ndarray | None = None
+
+
+# Up to this many features, full covariances take full_log_prob_small (rows
+# transposed by tiles, every loop across rows) instead of one NumPy product
+# or the tiled GEMMs and the log-density passes (W1 float32 25,000-row chunk:
+# ~0.48 -> 0.1 ms; benchmarks/NOTES.md #80).
+_SMALL_FULL_FEATURES = 4
 
 
 # Spherical distances |x - μ|² = |x - s|² - 2 x·(μ - s) + b need no copy of the
@@ -194,7 +203,8 @@ def _quadratic(
     form = layout.quadratic_form(means_c, prec_chol, dtype)
     q = None
     k, d = params.means.shape
-    if form is not None or layout.name == "tied":
+    small_full = layout.name == "full" and d <= _SMALL_FULL_FEATURES
+    if form is not None or layout.name == "tied" or small_full:
         with np.errstate(divide="ignore"):
             c = (layout.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI
                  + np.log(params.weights))
@@ -209,6 +219,10 @@ def _quadratic(
                        shift.astype(dtype), np.ascontiguousarray(Mw, dtype=dtype),
                        np.einsum("kj,kj->k", Mw, Mw),
                        np.ascontiguousarray(prec_chol, dtype=dtype))
+    elif small_full:
+        P = np.ascontiguousarray(prec_chol, dtype=np.float64)
+        q = _Quadratic(np.empty((k, 0), dtype=dtype), np.ones(k), np.broadcast_to(c, (k,)),
+                       shift.astype(dtype), np.einsum("kd,kde->ke", means_c, P), None, P=P)
     _LAST[:] = [(params, model, shift, dtype, q)]
     return q
 
@@ -245,6 +259,13 @@ def _soft_rows(
     if q is None:
         A, L = weighted_log_prob_kn(X, params, model, shift, dtype)
         _k.max_shifted(L, m)
+    elif q.P is not None:  # full, few features: shifted rows for the statistics
+        assert q.M is not None
+        L = _buffer("Q", (q.M.shape[0], n), dtype, scratch)
+        _k.full_log_prob_small(np.asarray(X), np.asarray(shift, dtype=np.float64), q.P, q.M,
+                               np.ascontiguousarray(q.c), L, m)
+        A = np.subtract(np.asarray(X, dtype=dtype), q.shift,
+                        out=_buffer("Xc", (n, d), dtype, scratch))
     elif q.M is not None:
         Y: np.ndarray = np.asarray(X, dtype=dtype)
         y_shift = np.asarray(shift, dtype=np.float64)
@@ -265,7 +286,7 @@ def _soft_rows(
                       out=_buffer("Q", (q.W.shape[0], n), dtype, scratch))
         _k.log_prob_shifted(L, q.s, q.c, m)
     lse, obj, nnz = _normalise_shifted(L, m, w, scratch)
-    return _SoftRows(A, q is not None and q.L is None, L, lse, obj, nnz)
+    return _SoftRows(A, q is not None and q.L is None and q.P is None, L, lse, obj, nnz)
 
 
 def log_resp(

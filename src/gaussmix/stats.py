@@ -180,6 +180,10 @@ def _second_full_about(
             Zj = Zs[start:ends[j]]
             start = ends[j]
             np.matmul(Zj.T, Zj, out=Sc[j])
+    if dense and d <= _SMALL_SCATTER_FEATURES:
+        Sc = np.empty((k, d, d))  # summed in float64: kept so
+        _scatter_about_small(Xc, wr, c, Sc)
+        dense = False
     if dense:
         # Plain weighted GEMMs on each component's centred copy, built along
         # contiguous rows (few features, or most rows counting everywhere).
@@ -193,6 +197,46 @@ def _second_full_about(
     out = np.empty((k, d, d))
     _moved_to_shift(Sc, sk - nk[:, None] * c64, c64, nk, out)
     return out
+
+
+# Up to this many features, each component's centred scatter is summed by
+# _scatter_about_small (a pass across rows per entry of its triangle) rather
+# than three NumPy passes and a GEMM per component (W1 25,000-row chunk,
+# k = 5: ~0.24 -> ~0.05 ms; benchmarks/NOTES.md #80).
+_SMALL_SCATTER_FEATURES = 4
+
+
+@kernel(reassociate=True)
+def _scatter_about_small(Xc, wr, c, Sc):  # type: ignore[no-untyped-def]
+    """``Sc[j] = Σ_i wr[j, i] (x_i - c_j)(x_i - c_j)ᵀ`` for a few features.
+
+    Rows go a tile at a time, transposed and centred on each component in
+    float64; each entry of the triangle is one vectorised sum across the
+    tile's rows (a row's 2-4 coordinates are too few to vectorise).
+    """
+    n, d = Xc.shape
+    k = wr.shape[0]
+    T = 512
+    t = np.empty((d, T))
+    acc = np.zeros((k, d, d))
+    for s in range(0, n, T):
+        m = min(T, n - s)
+        for j in range(k):
+            for a in range(d):
+                ca = np.float64(c[j, a])
+                for i in range(m):
+                    t[a, i] = np.float64(Xc[s + i, a]) - ca
+            for a in range(d):
+                for b in range(a + 1):
+                    tot = 0.0
+                    for i in range(m):
+                        tot += wr[j, s + i] * t[a, i] * t[b, i]
+                    acc[j, a, b] += tot
+    for j in range(k):
+        for a in range(d):
+            for b in range(a + 1):
+                Sc[j, a, b] = acc[j, a, b]
+                Sc[j, b, a] = acc[j, a, b]
 
 
 @kernel
