@@ -17,7 +17,7 @@ import numpy as np
 from ._blocks import kernel_block
 from ._jit import kernel
 from .execution import RowSlices, map_blocks, map_blocks_sum
-from .execution.chunks import balanced_chunk, constant_weight
+from .execution.chunks import balanced_chunk, constant_weight, current_n_jobs, thread_pool
 from .stats import SuffStats
 
 
@@ -532,53 +532,66 @@ def _moved_centres(sums, counts, centers_c, drift):  # type: ignore[no-untyped-d
 
 
 @kernel
-def _bounded_iteration(X, w, centers_c, shift, drift, half_sep, labels, upper,  # type: ignore[no-untyped-def]
-                       lower, sums, counts, chunk, full):
-    """One iteration of :func:`_lloyd_bounded` in one call, on one thread.
+def _bounded_blocks(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,  # type: ignore[no-untyped-def]
+                    chunk, first, last, full, part_s, part_c):
+    """:func:`_bounded_step` on blocks ``first`` to ``last - 1`` of ``chunk`` rows.
 
-    The same arithmetic as the threaded iteration: :func:`_bounded_step` on
-    each ``chunk`` rows, their sums added in chunk order, then
-    :func:`_nearly_empty` (returns -1, centres unmoved) or
-    :func:`_moved_centres` (returns the summed squared move). For arrays
-    whose passes are short, where the pool's dispatch and the Python around
-    four blocks cost as much as the kernels (W1: ~0.35 ms an iteration).
+    Block b's sums go to ``part_s[b]``/``part_c[b]`` (zeroed here), to be
+    added in block order by :func:`_bounded_finish`.
     """
-    n, d = X.shape
-    k = centers_c.shape[0]
-    _half_separation(centers_c, half_sep)
-    part_s = np.zeros((k, d))
-    part_c = np.zeros(k)
-    bs = np.empty((k, d))
-    bc = np.empty(k)
-    for start in range(0, n, chunk):
+    n = X.shape[0]
+    for blk in range(first, last):
+        start = blk * chunk
         stop = min(n, start + chunk)
-        bs[:] = 0.0
-        bc[:] = 0.0
+        part_s[blk] = 0.0
+        part_c[blk] = 0.0
         wb = w[start:stop] if w.shape[0] > 0 else w
         _bounded_step(X[start:stop], wb, centers_c, shift, drift, half_sep, labels[start:stop],
-                      upper[start:stop], lower[start:stop], bs, bc, full)
-        if start == 0:
-            part_s[:] = bs
-            part_c[:] = bc
-        else:
-            part_s += bs
-            part_c += bc
+                      upper[start:stop], lower[start:stop], part_s[blk], part_c[blk], full)
+
+
+@kernel
+def _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift):  # type: ignore[no-untyped-def]
+    """The blocks' sums added in block order into ``sums``/``counts`` (replacing
+    them when ``full``, else updating them); then -1 when a cluster is
+    nearly empty (centres unmoved), else :func:`_moved_centres`."""
+    n_blocks = part_c.shape[0]
+    tot_s = part_s[0].copy()
+    tot_c = part_c[0].copy()
+    for blk in range(1, n_blocks):
+        tot_s += part_s[blk]
+        tot_c += part_c[blk]
     if full:
-        sums[:] = part_s
-        counts[:] = part_c
+        sums[:] = tot_s
+        counts[:] = tot_c
     else:
-        sums += part_s
-        counts += part_c
+        sums += tot_s
+        counts += tot_c
     if _nearly_empty(counts):
         return -1.0
     return _moved_centres(sums, counts, centers_c, drift)
 
 
+@kernel
+def _bounded_iteration(X, w, centers_c, shift, drift, half_sep, labels, upper,  # type: ignore[no-untyped-def]
+                       lower, sums, counts, chunk, full, part_s, part_c):
+    """One iteration of :func:`_lloyd_bounded` in one call, on one thread:
+    :func:`_half_separation`, :func:`_bounded_blocks` on every block,
+    :func:`_bounded_finish` (returns the summed squared move, or -1)."""
+    _half_separation(centers_c, half_sep)
+    _bounded_blocks(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, chunk, 0,
+                    part_c.shape[0], full, part_s, part_c)
+    return _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift)
+
+
 # Up to this many rows x centres, a bounded Lloyd iteration is one compiled
-# call on one thread (_bounded_iteration); above, its blocks go to the pool.
-# The two give the same iterates (tested), so the choice is only speed: W1
-# (500,000) 27 -> 19 ms to convergence; W4 (8,000,000) needs both cores.
-_ONE_CALL_CELLS = 2**20
+# call on one thread (_bounded_iteration); above, the pool's threads each run
+# a contiguous run of blocks (_bounded_blocks), one task per thread. Both add
+# the blocks' sums in block order: the same iterates (tested), so the choice
+# is only speed (W1, 500,000: 27 -> ~20 ms to convergence either way, against
+# 4 blocks as pool tasks with the Python around them).
+_ONE_CALL_CELLS = 2**18
+_ONE_RUN_CELLS = 2**22
 
 
 def _lloyd_bounded(
@@ -592,15 +605,17 @@ def _lloyd_bounded(
     with the sums updated by the rows that change centre. An iteration that
     leaves a cluster empty is redone by the plain pass, which relocates it;
     the next one then recomputes every row. ``one_call`` (default: up to
-    ``_ONE_CALL_CELLS`` rows x centres) runs each iteration as one compiled
-    call (:func:`_bounded_iteration`) instead of blocks on the thread pool.
-    Returns the final shifted centres and the number of iterations.
+    ``_ONE_CALL_CELLS`` rows x centres, or one thread) runs each iteration as
+    one compiled call (:func:`_bounded_iteration`); otherwise each of the
+    pool's threads runs a contiguous run of ``chunk``-row blocks. Returns the
+    final shifted centres and the number of iterations.
     """
     n, d = X.shape
     k = centers_c.shape[0]
     unit = _is_unit(w)
+    threads = min(current_n_jobs(), -(-n // chunk))
     if one_call is None:
-        one_call = n * k <= _ONE_CALL_CELLS
+        one_call = n * k <= _ONE_CALL_CELLS or threads <= 1
     centers_c = np.array(centers_c, dtype=np.float64)  # moved in place
     labels = np.zeros(n, dtype=np.intp)
     upper = np.empty(n, dtype=np.float32)
@@ -608,30 +623,32 @@ def _lloyd_bounded(
     sums, counts = np.zeros((k, d)), np.zeros(k)
     drift = np.zeros(k)
     half_sep = np.empty(k)
+    n_blocks = -(-n // chunk)
+    part_s, part_c = np.empty((n_blocks, k, d)), np.empty((n_blocks, k))
+    # (validated rows are float32 or float64: any memory order is taken as it
+    # is, no whole copy of a Fortran-ordered array)
+    Xk = X if X.dtype in (np.float32, np.float64) else kernel_block(X)
+    wk = _kernel_weights(w, unit)
+    # one run of blocks per thread where an iteration is short (the pool's
+    # dispatch is its cost); else every block its own task, for the balance
+    # (W4's first pass: 2 runs 56.7 ms against 47.3 ms as 16 tasks)
+    tasks = max(threads, 1) if n * k <= _ONE_RUN_CELLS else n_blocks
+    cuts = np.linspace(0, n_blocks, tasks + 1).round().astype(int)
     full = True
     n_iter = 0
-    Xk, wk = (kernel_block(X), _kernel_weights(w, unit)) if one_call else (X, w)
 
-    def block(sl: slice, wb: np.ndarray) -> SuffStats:
-        bs, bc = np.zeros((k, d)), np.zeros(k)
-        _bounded_step(kernel_block(X[sl]), _kernel_weights(wb, unit), centers_c, shift, drift,
-                      half_sep, labels[sl], upper[sl], lower[sl], bs, bc, full)
-        return SuffStats(bc, bs, np.zeros(()), 0.0)
+    def run(first: int, last: int) -> None:
+        _bounded_blocks(Xk, wk, centers_c, shift, drift, half_sep, labels, upper, lower, chunk,
+                        first, last, full, part_s, part_c)
 
     for n_iter in range(1, max_iter + 1):
         if one_call:
             moved = _bounded_iteration(Xk, wk, centers_c, shift, drift, half_sep, labels, upper,
-                                       lower, sums, counts, chunk, full)
+                                       lower, sums, counts, chunk, full, part_s, part_c)
         else:
             _half_separation(centers_c, half_sep)
-            part = map_blocks_sum(RowSlices(n), w, chunk, block)
-            if full:
-                sums[:], counts[:] = part.sk, part.nk
-            else:
-                sums += part.sk
-                counts += part.nk
-            moved = -1.0 if _nearly_empty(counts) else _moved_centres(sums, counts, centers_c,
-                                                                       drift)
+            list(thread_pool(threads).map(run, cuts[:-1], cuts[1:]))
+            moved = _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift)
         full = False
         if moved < 0:
             stats = _plain_pass(X, w, chunk, centers_c, shift, unit)
