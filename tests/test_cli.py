@@ -371,3 +371,25 @@ def test_warmup_compiles_the_kernels_then_loads_them(tmp_path: Path) -> None:
 
     warmup()
     assert max(warmup().values()) < 2.0
+
+
+def test_warmup_compiles_every_kernel() -> None:
+    """No fit after ``gaussmix warmup`` pays a compilation: every kernel of the
+    package has been through numba (those that only other kernels call too)."""
+    import importlib
+    import pkgutil
+
+    import gaussmix
+    from gaussmix import warmup
+
+    warmup()
+    kernels = {}
+    for info in pkgutil.walk_packages(gaussmix.__path__, "gaussmix."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if callable(obj) and hasattr(obj, "is_compiled") and hasattr(obj, "py_func"):
+                kernels[f"{obj.py_func.__module__}.{name}"] = obj
+    sources = Path(gaussmix.__file__).parent.rglob("*.py")
+    assert len(kernels) == sum(line.startswith("@kernel") for f in sources
+                               for line in f.read_text(encoding="utf-8").splitlines())
+    assert [name for name, k in sorted(kernels.items()) if not k.is_compiled()] == []

@@ -77,4 +77,5 @@ def kernel(fn: F | None = None, *, reassociate: bool = False, contract: bool = F
 
     call.py_func = fn  # type: ignore[attr-defined]
     call.dispatcher = dispatcher  # type: ignore[attr-defined]
+    call.is_compiled = lambda: compiled is not None  # type: ignore[attr-defined]
     return call  # type: ignore[return-value]

@@ -38,11 +38,14 @@ def warmup() -> dict[str, float]:
     from .mixture import GaussianMixture
 
     rng = np.random.default_rng(0)
-    # 8 far-apart clusters in 16 dimensions: wide enough for the kernels that
-    # only wide rows use (rows that count for a full second moment, from 12
-    # features; sparse statistics, from 16, once every row has one nonzero
-    # responsibility), and narrow data for the small-d k-means paths.
-    wide = np.vstack([rng.normal(100.0 * np.eye(16)[c], 1.0, size=(60, 16)) for c in range(8)])
+    # 8 far-apart clusters in 32 dimensions, centred: wide enough for the
+    # kernels that only wide rows use (rows that count for a full second
+    # moment, from 12 features; sparse statistics and spherical distances
+    # from the raw rows, from 16, once every row has one nonzero
+    # responsibility; k-means++'s skips, from 32), and narrow data for the
+    # small-d paths.
+    wide = np.vstack([rng.normal(100.0 * np.eye(32)[c], 1.0, size=(60, 32)) for c in range(8)])
+    wide -= wide.mean(axis=0)
     narrow = np.vstack([rng.normal(c, 1.0, size=(200, 3)) for c in (0.0, 6.0)])
     out = {}
     with warnings.catch_warnings():
