@@ -385,12 +385,12 @@ def test_lloyd_with_bounds_gives_the_plain_iterates(seed, n, d, k, dtype, weight
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(20, 3000), d=st.integers(1, 4),
        k=st.integers(1, 9), dtype=st.sampled_from([np.float64, np.float32]),
        weights=st.sampled_from(["unit", "real"]), distinct=st.integers(0, 4))
-def test_bounded_lloyd_in_one_call_equals_blocks_on_the_pool(seed, n, d, k, dtype, weights,
-                                                             distinct):
-    """Each iteration as one compiled call, or as runs of 700-row blocks on two
-    threads: the same sums in the same order, so exactly the same centres and
-    iterations (including iterations that empty a cluster and are redone by
-    the plain pass)."""
+def test_bounded_lloyd_gives_the_same_iterates_on_any_number_of_threads(seed, n, d, k, dtype,
+                                                                       weights, distinct):
+    """700-row blocks run by one thread, or as runs on two: the block sums are
+    added in block order, so exactly the same centres and iterations
+    (including iterations that empty a cluster and are redone by the plain
+    pass)."""
     from gaussmix.execution import parallel
     from gaussmix.kmeans import _lloyd_bounded
 
@@ -402,12 +402,14 @@ def test_bounded_lloyd_in_one_call_equals_blocks_on_the_pool(seed, n, d, k, dtyp
     w = np.broadcast_to(1.0, (n,)) if weights == "unit" else rng.uniform(0.1, 2.0, n)
     shift = (w @ X.astype(np.float64)) / w.sum()
     c0 = X[rng.choice(n, k, replace=n < k)].astype(np.float64) - shift
-    with parallel(2):
-        runs = [_lloyd_bounded(X, w, c0, max_iter=40, tol=0.0, shift=shift, chunk=700,
-                               one_call=one) for one in (True, False)]
-        if seed % 4 == 0:  # a Fortran-ordered array is taken as it is
+    runs = []
+    for threads in (1, 2):
+        with parallel(threads):
+            runs.append(_lloyd_bounded(X, w, c0, max_iter=40, tol=0.0, shift=shift, chunk=700))
+    if seed % 4 == 0:  # a Fortran-ordered array is taken as it is
+        with parallel(2):
             runs.append(_lloyd_bounded(np.asfortranarray(X), w, c0, max_iter=40, tol=0.0,
-                                       shift=shift, chunk=700, one_call=False))
+                                       shift=shift, chunk=700))
     for c, it in runs[1:]:
         assert it == runs[0][1]
         np.testing.assert_array_equal(c, runs[0][0])
@@ -437,21 +439,21 @@ def test_bounds_stay_bounds_and_skip_the_settled_rows(dtype):
     n, k = len(X), 5
     centers = Xc[np.random.default_rng(0).choice(n, k, replace=False)]
     labels, up, lo = np.zeros(n, dtype=np.intp), np.empty(n, np.float32), np.empty(n, np.float32)
-    sums, counts = np.zeros((k, 4)), np.zeros(k)
+    part_s, part_c = np.zeros((2, k, 4)), np.zeros((2, k))  # two blocks of 2,500 rows
     half, drift = np.empty(k), np.zeros(k)
     _half_separation(centers, half)
     computed = _bounded_step(X, _UNIT_WEIGHTS, centers, shift, drift, half, labels, up, lo,
-                             sums, counts, True)
+                             part_s, part_c, True, 2500, 0, 2)
+    sums, counts = part_s.sum(axis=0), part_c.sum(axis=0)
     assert computed == n
     for _ in range(25):  # Lloyd's iterations, each pass with the bounds
         new = sums / counts[:, None]
         drift = np.sqrt(((new - centers) ** 2).sum(axis=1)) * (1 + 2.0**-22)
         centers = new
         _half_separation(centers, half)
-        delta_s, delta_c = np.zeros((k, 4)), np.zeros(k)
         computed = _bounded_step(X, _UNIT_WEIGHTS, centers, shift, drift, half, labels, up, lo,
-                                 delta_s, delta_c, False)
-        sums, counts = sums + delta_s, counts + delta_c
+                                 part_s, part_c, False, 2500, 0, 2)
+        sums, counts = sums + part_s.sum(axis=0), counts + part_c.sum(axis=0)
         dist = np.sqrt(((Xc[:, None, :] - centers[None]) ** 2).sum(axis=2))
         own = dist[np.arange(n), labels]
         np.testing.assert_array_equal(labels, dist.argmin(axis=1))

@@ -346,8 +346,9 @@ _SELECT_CENTRES = 16
 
 @kernel(reassociate=True)
 def _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,  # type: ignore[no-untyped-def]
-                  sums, counts, full):
-    """One Lloyd assignment of a block with Hamerly's bounds (exact: the same labels).
+                  part_s, part_c, full, chunk, first, last):
+    """One Lloyd assignment of blocks ``first`` to ``last - 1`` of ``chunk`` rows
+    with Hamerly's bounds (exact: the same labels).
 
     ``upper[i]`` bounds the distance from row i to its centre ``labels[i]``
     from above, ``lower[i]`` the distance to every other centre from below.
@@ -358,10 +359,12 @@ def _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,
     rows left in doubt are gathered (transposed, float64, shifted) and their
     distances to every centre taken across them as in the direct Lloyd pass,
     giving the best and second-best distance: the new label and bounds. With
-    ``full`` every row is computed and ``sums``/``counts`` receive the block's
-    totals; otherwise they receive the changes, ``-w x`` to the old centre and
-    ``+w x`` to the new one of each row that moved. Returns the number of
-    rows computed. An empty ``w`` means unit weights.
+    ``full`` every row is computed and block b's ``part_s[b]``/``part_c[b]``
+    (zeroed here) receive its sums and counts; otherwise they receive the
+    changes, ``-w x`` to the old centre and ``+w x`` to the new one of each row
+    that moved (the caller adds the blocks in block order, so any split of the
+    blocks among threads gives the same totals). Returns the number of rows
+    computed. An empty ``w`` means unit weights.
     """
     n, d = X.shape
     k = centers_c.shape[0]
@@ -387,87 +390,94 @@ def _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,
     b2 = np.empty(_TILE)
     lab = np.zeros(_TILE, dtype=np.intp)
     computed = 0
-    for start in range(0, n, _TILE):
-        m = min(_TILE, n - start)
-        if full:
-            for i in range(m):
-                doubt[i] = 1
-        else:
-            # (the tile's views, indexed from 0: this loop runs 25% faster)
-            lab_t = labels[start:start + m]
-            up_t = upper[start:start + m]
-            low_t = lower[start:start + m]
-            # Each row's centre's drift and half separation: gathers keep the
-            # loop below scalar, so with few centres they are picked by one
-            # vectorised pass of selects per centre (W1: 0.26 -> ~0.1 ms a pass)
-            for i in range(m):
-                drift_t[i] = drift[0]
-                sep_t[i] = half_sep[0]
-            for c in range(1, k if k <= _SELECT_CENTRES else 1):
-                dc = drift[c]
-                hc = half_sep[c]
+    for blk in range(first, last):
+        lo_row = blk * chunk
+        hi_row = min(n, lo_row + chunk)
+        sums = part_s[blk]
+        counts = part_c[blk]
+        sums[:] = 0.0
+        counts[:] = 0.0
+        for start in range(lo_row, hi_row, _TILE):
+            m = min(_TILE, hi_row - start)
+            if full:
                 for i in range(m):
-                    here = lab_t[i] == c
-                    drift_t[i] = dc if here else drift_t[i]
-                    sep_t[i] = hc if here else sep_t[i]
-            if k > _SELECT_CENTRES:
+                    doubt[i] = 1
+            else:
+                # (the tile's views, indexed from 0: this loop runs 25% faster)
+                lab_t = labels[start:start + m]
+                up_t = upper[start:start + m]
+                low_t = lower[start:start + m]
+                # Each row's centre's drift and half separation: gathers keep the
+                # loop below scalar, so with few centres they are picked by one
+                # vectorised pass of selects per centre (W1: 0.26 -> ~0.1 ms a pass)
                 for i in range(m):
-                    drift_t[i] = drift[lab_t[i]]
-                    sep_t[i] = half_sep[lab_t[i]]
+                    drift_t[i] = drift[0]
+                    sep_t[i] = half_sep[0]
+                for c in range(1, k if k <= _SELECT_CENTRES else 1):
+                    dc = drift[c]
+                    hc = half_sep[c]
+                    for i in range(m):
+                        here = lab_t[i] == c
+                        drift_t[i] = dc if here else drift_t[i]
+                        sep_t[i] = hc if here else sep_t[i]
+                if k > _SELECT_CENTRES:
+                    for i in range(m):
+                        drift_t[i] = drift[lab_t[i]]
+                        sep_t[i] = half_sep[lab_t[i]]
+                for i in range(m):
+                    u = np.float64(up_t[i]) + drift_t[i]
+                    lo = np.float64(low_t[i]) - (m2 if lab_t[i] == top else m1)
+                    z = max(lo, sep_t[i]) * _SKIP_MARGIN
+                    up_t[i] = np.float32(u * _UP)
+                    low_t[i] = np.float32(max(lo, 0.0) * _DOWN)
+                    doubt[i] = 1 if u > z else 0
+            cnt = 0
             for i in range(m):
-                u = np.float64(up_t[i]) + drift_t[i]
-                lo = np.float64(low_t[i]) - (m2 if lab_t[i] == top else m1)
-                z = max(lo, sep_t[i]) * _SKIP_MARGIN
-                up_t[i] = np.float32(u * _UP)
-                low_t[i] = np.float32(max(lo, 0.0) * _DOWN)
-                doubt[i] = 1 if u > z else 0
-        cnt = 0
-        for i in range(m):
-            if doubt[i]:
-                idx[cnt] = start + i
-                cnt += 1
-        if cnt == 0:
-            continue
-        computed += cnt
-        for j in range(d):
-            sj = shift[j]
-            for q in range(cnt):
-                xt[j, q] = np.float64(X[idx[q], j]) - sj
-        for q in range(cnt):
-            b1[q] = np.inf
-            b2[q] = np.inf
-        for c in range(k):
-            for q in range(cnt):
-                acc[q] = 0.0
-            for j in range(d):
-                cj = centers_c[c, j]
-                for q in range(cnt):
-                    t = xt[j, q] - cj
-                    acc[q] += t * t
-            for q in range(cnt):  # selects: vectorised across the rows
-                v = acc[q]
-                old = b1[q]
-                better = v < old
-                b2[q] = old if better else min(b2[q], v)
-                b1[q] = v if better else old
-                lab[q] = c if better else lab[q]
-        for q in range(cnt):
-            i = idx[q]
-            best = lab[q]
-            a = labels[i]
-            upper[i] = np.float32(math.sqrt(b1[q]) * _UP)
-            lower[i] = np.float32(math.sqrt(b2[q]) * _DOWN)
-            labels[i] = best
-            if not full and best == a:
+                if doubt[i]:
+                    idx[cnt] = start + i
+                    cnt += 1
+            if cnt == 0:
                 continue
-            wi = 1.0 if unweighted else w[i]
-            counts[best] += wi
+            computed += cnt
             for j in range(d):
-                sums[best, j] += wi * xt[j, q]
-            if not full:
-                counts[a] -= wi
+                sj = shift[j]
+                for q in range(cnt):
+                    xt[j, q] = np.float64(X[idx[q], j]) - sj
+            for q in range(cnt):
+                b1[q] = np.inf
+                b2[q] = np.inf
+            for c in range(k):
+                for q in range(cnt):
+                    acc[q] = 0.0
                 for j in range(d):
-                    sums[a, j] -= wi * xt[j, q]
+                    cj = centers_c[c, j]
+                    for q in range(cnt):
+                        t = xt[j, q] - cj
+                        acc[q] += t * t
+                for q in range(cnt):  # selects: vectorised across the rows
+                    v = acc[q]
+                    old = b1[q]
+                    better = v < old
+                    b2[q] = old if better else min(b2[q], v)
+                    b1[q] = v if better else old
+                    lab[q] = c if better else lab[q]
+            for q in range(cnt):
+                i = idx[q]
+                best = lab[q]
+                a = labels[i]
+                upper[i] = np.float32(math.sqrt(b1[q]) * _UP)
+                lower[i] = np.float32(math.sqrt(b2[q]) * _DOWN)
+                labels[i] = best
+                if not full and best == a:
+                    continue
+                wi = 1.0 if unweighted else w[i]
+                counts[best] += wi
+                for j in range(d):
+                    sums[best, j] += wi * xt[j, q]
+                if not full:
+                    counts[a] -= wi
+                    for j in range(d):
+                        sums[a, j] -= wi * xt[j, q]
     return computed
 
 
@@ -494,30 +504,36 @@ def _half_separation(centers_c, out):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _nearly_empty(counts):  # type: ignore[no-untyped-def]
-    """Whether a cluster holds at most 1e-9 of the total weight.
+def _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift, check):  # type: ignore[no-untyped-def]
+    """The end of a bounded Lloyd iteration, in one call (NumPy's ten small
+    calls cost ~60 µs an iteration, 2.5 ms of W1's 42).
 
-    Weighted counts updated by differences need not reach exactly 0 when a
-    cluster empties: such an iteration is redone by the plain pass, which
-    decides exactly (and relocates an empty cluster).
+    The blocks' sums are added in block order into ``sums``/``counts``
+    (replacing them when ``full``); with ``check``, returns -1 if a cluster
+    then holds at most 1e-9 of the weight (weighted counts updated by
+    differences need not reach exactly 0 when it empties: the caller redoes
+    the pass plainly), else
+    moves the centres to ``sums / counts`` in place, writes each centre's
+    move, rounded up, to ``drift`` and returns the summed squared move.
     """
+    n_blocks, k, d = part_s.shape
+    for c in range(k):
+        tc = part_c[0, c]
+        for blk in range(1, n_blocks):
+            tc += part_c[blk, c]
+        counts[c] = tc if full else counts[c] + tc
+        for j in range(d):
+            ts = part_s[0, c, j]
+            for blk in range(1, n_blocks):
+                ts += part_s[blk, c, j]
+            sums[c, j] = ts if full else sums[c, j] + ts
     total = 0.0
-    for c in range(counts.shape[0]):
+    for c in range(k):
         total += counts[c]
-    low = False
-    for c in range(counts.shape[0]):
-        low |= counts[c] <= 1e-9 * total
-    return low
-
-
-@kernel
-def _moved_centres(sums, counts, centers_c, drift):  # type: ignore[no-untyped-def]
-    """Move the centres to ``sums / counts`` in place; returns the summed squared move.
-
-    ``drift`` receives each centre's move, rounded up (it loosens the bounds).
-    """
-    k, d = sums.shape
-    total = 0.0
+    for c in range(k):
+        if check and counts[c] <= 1e-9 * total:
+            return -1.0
+    moved_all = 0.0
     for c in range(k):
         nk = counts[c] if counts[c] > 0 else 1.0
         moved = 0.0
@@ -527,76 +543,21 @@ def _moved_centres(sums, counts, centers_c, drift):  # type: ignore[no-untyped-d
             moved += t * t
             centers_c[c, j] = new
         drift[c] = math.sqrt(moved) * _UP
-        total += moved
-    return total
+        moved_all += moved
+    return moved_all
 
 
-@kernel
-def _bounded_blocks(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,  # type: ignore[no-untyped-def]
-                    chunk, first, last, full, part_s, part_c):
-    """:func:`_bounded_step` on blocks ``first`` to ``last - 1`` of ``chunk`` rows.
-
-    Block b's sums go to ``part_s[b]``/``part_c[b]`` (zeroed here), to be
-    added in block order by :func:`_bounded_finish`.
-    """
-    n = X.shape[0]
-    for blk in range(first, last):
-        start = blk * chunk
-        stop = min(n, start + chunk)
-        part_s[blk] = 0.0
-        part_c[blk] = 0.0
-        wb = w[start:stop] if w.shape[0] > 0 else w
-        _bounded_step(X[start:stop], wb, centers_c, shift, drift, half_sep, labels[start:stop],
-                      upper[start:stop], lower[start:stop], part_s[blk], part_c[blk], full)
-
-
-@kernel
-def _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift):  # type: ignore[no-untyped-def]
-    """The blocks' sums added in block order into ``sums``/``counts`` (replacing
-    them when ``full``, else updating them); then -1 when a cluster is
-    nearly empty (centres unmoved), else :func:`_moved_centres`."""
-    n_blocks = part_c.shape[0]
-    tot_s = part_s[0].copy()
-    tot_c = part_c[0].copy()
-    for blk in range(1, n_blocks):
-        tot_s += part_s[blk]
-        tot_c += part_c[blk]
-    if full:
-        sums[:] = tot_s
-        counts[:] = tot_c
-    else:
-        sums += tot_s
-        counts += tot_c
-    if _nearly_empty(counts):
-        return -1.0
-    return _moved_centres(sums, counts, centers_c, drift)
-
-
-@kernel
-def _bounded_iteration(X, w, centers_c, shift, drift, half_sep, labels, upper,  # type: ignore[no-untyped-def]
-                       lower, sums, counts, chunk, full, part_s, part_c):
-    """One iteration of :func:`_lloyd_bounded` in one call, on one thread:
-    :func:`_half_separation`, :func:`_bounded_blocks` on every block,
-    :func:`_bounded_finish` (returns the summed squared move, or -1)."""
-    _half_separation(centers_c, half_sep)
-    _bounded_blocks(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, chunk, 0,
-                    part_c.shape[0], full, part_s, part_c)
-    return _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift)
-
-
-# Up to this many rows x centres, a bounded Lloyd iteration is one compiled
-# call on one thread (_bounded_iteration); above, the pool's threads each run
-# a contiguous run of blocks (_bounded_blocks), one task per thread. Both add
-# the blocks' sums in block order: the same iterates (tested), so the choice
-# is only speed (W1, 500,000: 27 -> ~20 ms to convergence either way, against
-# 4 blocks as pool tasks with the Python around them).
-_ONE_CALL_CELLS = 2**18
+# Above this many rows x centres, every block of a bounded Lloyd pass is its
+# own task on the pool, for the balance (W4's first pass: 2 runs 56.7 ms,
+# 16 tasks 47.3 ms); below, each thread runs one contiguous run of blocks in
+# one call, where the pool's dispatch and the Python around each block cost
+# as much as the kernels (W1: 27 -> ~16 ms to convergence).
 _ONE_RUN_CELLS = 2**22
 
 
 def _lloyd_bounded(
     X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, *, max_iter: int, tol: float,
-    shift: np.ndarray, chunk: int, one_call: bool | None = None,
+    shift: np.ndarray, chunk: int,
 ) -> tuple[np.ndarray, int]:
     """Lloyd's iterations with Hamerly's bounds on an in-memory array.
 
@@ -604,19 +565,16 @@ def _lloyd_bounded(
     decided by exact float64 distances whenever the bounds leave it in doubt),
     with the sums updated by the rows that change centre. An iteration that
     leaves a cluster empty is redone by the plain pass, which relocates it;
-    the next one then recomputes every row. ``one_call`` (default: up to
-    ``_ONE_CALL_CELLS`` rows x centres, or one thread) runs each iteration as
-    one compiled call (:func:`_bounded_iteration`); otherwise each of the
-    pool's threads runs a contiguous run of ``chunk``-row blocks. Returns the
-    final shifted centres and the number of iterations.
+    the next one then recomputes every row. Each thread of the pool runs a
+    contiguous run of ``chunk``-row blocks (every block its own task above
+    ``_ONE_RUN_CELLS``); block sums are added in block order, so the threads
+    never change the result. Returns the final shifted centres and the
+    number of iterations.
     """
     n, d = X.shape
     k = centers_c.shape[0]
     unit = _is_unit(w)
-    threads = min(current_n_jobs(), -(-n // chunk))
-    if one_call is None:
-        one_call = n * k <= _ONE_CALL_CELLS or threads <= 1
-    centers_c = np.array(centers_c, dtype=np.float64)  # moved in place
+    centers_c = np.array(centers_c, dtype=np.float64)  # updated in place: run() reads it
     labels = np.zeros(n, dtype=np.intp)
     upper = np.empty(n, dtype=np.float32)
     lower = np.empty(n, dtype=np.float32)
@@ -629,32 +587,29 @@ def _lloyd_bounded(
     # is, no whole copy of a Fortran-ordered array)
     Xk = X if X.dtype in (np.float32, np.float64) else kernel_block(X)
     wk = _kernel_weights(w, unit)
-    # one run of blocks per thread where an iteration is short (the pool's
-    # dispatch is its cost); else every block its own task, for the balance
-    # (W4's first pass: 2 runs 56.7 ms against 47.3 ms as 16 tasks)
-    tasks = max(threads, 1) if n * k <= _ONE_RUN_CELLS else n_blocks
+    threads = min(current_n_jobs(), n_blocks)
+    tasks = threads if n * k <= _ONE_RUN_CELLS else n_blocks
     cuts = np.linspace(0, n_blocks, tasks + 1).round().astype(int)
     full = True
     n_iter = 0
 
     def run(first: int, last: int) -> None:
-        _bounded_blocks(Xk, wk, centers_c, shift, drift, half_sep, labels, upper, lower, chunk,
-                        first, last, full, part_s, part_c)
+        _bounded_step(Xk, wk, centers_c, shift, drift, half_sep, labels, upper, lower, part_s,
+                      part_c, full, chunk, first, last)
 
     for n_iter in range(1, max_iter + 1):
-        if one_call:
-            moved = _bounded_iteration(Xk, wk, centers_c, shift, drift, half_sep, labels, upper,
-                                       lower, sums, counts, chunk, full, part_s, part_c)
+        _half_separation(centers_c, half_sep)
+        if threads <= 1:
+            run(0, n_blocks)
         else:
-            _half_separation(centers_c, half_sep)
             list(thread_pool(threads).map(run, cuts[:-1], cuts[1:]))
-            moved = _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift)
+        moved = _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift, True)
         full = False
-        if moved < 0:
+        if moved < 0:  # a nearly empty cluster: the plain pass decides exactly, relocates
             stats = _plain_pass(X, w, chunk, centers_c, shift, unit)
-            sums[:], counts[:] = stats.sk, stats.nk
+            moved = _bounded_finish(stats.sk[None], stats.nk[None], sums, counts, True,
+                                    centers_c, drift, False)
             full = True  # the relocated row's label and bounds are stale: recompute all
-            moved = _moved_centres(sums, counts, centers_c, drift)
         if moved <= tol:
             break
     return centers_c, n_iter
