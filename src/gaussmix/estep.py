@@ -186,7 +186,8 @@ _LAST: list[tuple[object, ...]] = []
 def _quadratic(
     params: GMMParams, model: CovarianceModel, shift: np.ndarray, dtype: type
 ) -> _Quadratic | None:
-    """The fused E-step's constants, or None for layouts without a quadratic form.
+    """The fused E-step's constants, or None where the generic path serves
+    (full covariances from ``_SMALL_FULL_FEATURES + 1`` features).
 
     Every chunk of an E-step has the same parameters: the constants are kept
     for the last ``(params, model, shift, dtype)`` seen (by identity; the
@@ -248,9 +249,12 @@ def _soft_rows(
 
     Layouts whose distances have a quadratic form (diag, spherical) go through
     the fused kernels: rows are shifted and squared in one pass, one GEMM
-    gives the distances, one kernel the log-densities less their maxima.
-    Others compute their log-probabilities as before. With ``scratch`` the
-    returned arrays are this thread's buffers, overwritten by its next call.
+    gives the distances, one kernel the log-densities less their maxima
+    (spherical from 16 features: one GEMM over the rows as given). Tied
+    covariances take the spherical form in whitened rows; full ones up to
+    ``_SMALL_FULL_FEATURES`` one kernel over transposed tiles. Others compute
+    their log-probabilities as before. With ``scratch`` the returned arrays
+    are this thread's buffers, overwritten by its next call.
     """
     n, d = X.shape
     m = _buffer("m", (n,), np.float64, scratch)

@@ -509,12 +509,12 @@ def _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift, check)
     calls cost ~60 µs an iteration, 2.5 ms of W1's 42).
 
     The blocks' sums are added in block order into ``sums``/``counts``
-    (replacing them when ``full``); with ``check``, returns -1 if a cluster
+    (replacing them when ``full``). With ``check``, returns -1 if a cluster
     then holds at most 1e-9 of the weight (weighted counts updated by
     differences need not reach exactly 0 when it empties: the caller redoes
-    the pass plainly), else
-    moves the centres to ``sums / counts`` in place, writes each centre's
-    move, rounded up, to ``drift`` and returns the summed squared move.
+    the pass plainly). Otherwise moves the centres to ``sums / counts`` in
+    place, writes each centre's move, rounded up, to ``drift`` and returns
+    the summed squared move.
     """
     n_blocks, k, d = part_s.shape
     for c in range(k):
