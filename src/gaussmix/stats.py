@@ -459,7 +459,7 @@ def _label_scatter(X, shift, w, labels, nk, sk, out):  # type: ignore[no-untyped
 
 # Up to this many features, full and pooled partition statistics take
 # _label_moments and _label_scatter (d² multiply-adds a row) rather than a
-# one-hot matrix and per-component GEMMs (W1: 5.1 -> ~0.5 ms for 100,000 rows).
+# one-hot matrix and per-component GEMMs (W1, 100,000 rows: 7.8 -> 1.0 ms, one thread).
 _LABEL_SCATTER_FEATURES = 4
 
 
