@@ -18,7 +18,8 @@ from ._input import check_predict_input, prepare_fit_input
 from ._validation import N_JOBS_CONSTRAINT, check_sample_weight, check_X
 from .execution import is_block_input, map_blocks, map_rows, parallel, resolve_chunk_size
 from .init_streaming import seeds_for_source
-from .kmeans import KMeansResult, kmeans_plusplus, lloyd, nearest_center
+from .kmeans import KMeansResult, lloyd, nearest_center
+from .kmeans_plusplus import kmeans_plusplus
 from .mixture import GaussianMixture
 
 

@@ -16,7 +16,8 @@ from .execution import (
     map_blocks_sum,
     weighted_mean_variance,
 )
-from .kmeans import assign_labels, kmeans_plusplus, lloyd
+from .kmeans import assign_labels, lloyd
+from .kmeans_plusplus import kmeans_plusplus
 from .stats import SuffStats, compute_stats, partition_stats
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")

@@ -25,7 +25,8 @@ import numpy as np
 from .covariance import CovarianceModel
 from .execution import map_blocks_sum
 from .execution.summary import RowSample, row_uniforms, top_keyed
-from .kmeans import kmeans_plusplus, lloyd, nearest_center
+from .kmeans import lloyd, nearest_center
+from .kmeans_plusplus import kmeans_plusplus
 from .stats import SuffStats, compute_stats, stats_from_labels
 
 

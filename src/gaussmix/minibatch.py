@@ -22,7 +22,8 @@ from ._validation import N_JOBS_CONSTRAINT, check_n_components, check_sample_wei
 from .cluster import KMeans
 from .execution import parallel, resolve_chunk_size
 from .init_streaming import sample_rows
-from .kmeans import kmeans_plusplus, lloyd, lloyd_block
+from .kmeans import lloyd, lloyd_block
+from .kmeans_plusplus import kmeans_plusplus
 
 
 class MiniBatchState(NamedTuple):

@@ -1,0 +1,257 @@
+"""k-means++ seeding (Arthur & Vassilvitskii 2007), weighted, greedy.
+
+Each new centre is the best of a few candidates drawn with probability
+proportional to ``w · D(x)²``, where ``D(x)`` is a row's distance to its
+nearest chosen centre. Only ``D(x)²`` (and, from 32 features, the nearest
+centre) is kept per row: one pass over the rows per centre lowers ``D(x)²``
+to the centre chosen last and scores the next candidates, leaving sums per
+1,024-row segment so that a draw reads one segment. The draws follow
+scikit-learn's random stream, so both pick the same seeds.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from ._blocks import kernel_block
+from ._jit import kernel
+from .execution import RowSlices, map_blocks
+from .kmeans import _kernel_chunk
+
+# Rows per segment of k-means++'s draws: each pass leaves every segment's
+# potential per candidate, so a draw scans one segment, not all the rows.
+_SEGMENT = 1024
+
+
+# k-means++ skips a row's distance to a point (the last centre, a candidate)
+# when the triangle inequality shows that point is no closer than the row's
+# nearest centre a: ||x - c|| >= ||a - c|| - ||x - a|| >= ||x - a|| once
+# ||a - c||² >= 4 D(x)². The margin _PRUNE_MARGIN (far above the relative
+# round-off of a float64 sum of squares) makes the computed distance, had it
+# been taken, no smaller than the computed D(x)²: min() gives D(x)² either way,
+# so a pass with skips adds exactly what a pass without them adds.
+_PRUNE_MARGIN = 1e-6
+# Below this many features a distance costs less than the mispredicted
+# branch that skips it (W1, W2: passes slower or no faster; W3: 35 -> 27 ms
+# a seeding; benchmarks/NOTES.md #73).
+_PRUNE_FEATURES = 32
+
+
+def _reach(centers: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(n_centres, n_points): a row whose nearest centre is a may skip point c
+    when its ``D(x)²`` is at most ``reach[a, c]``."""
+    diff = centers[:, None, :] - points[None, :, :]
+    return np.einsum("acj,acj->ac", diff, diff) * (0.25 / (1.0 + _PRUNE_MARGIN))
+
+
+@kernel(reassociate=True)
+def _pp_first(X, w, center, closest, start, seg_pot):  # type: ignore[no-untyped-def]
+    """k-means++: each row's ``D(x)²``, its distance to the first centre.
+
+    Adds ``Σ w D(x)²`` of each segment to ``seg_pot[segment, 0]`` (rows are
+    numbered from ``start``). Distances are taken between raw rows and a raw
+    row (the centres are data rows): each difference is rounded once, with no
+    shift to cancel.
+    """
+    n, d = X.shape
+    for i in range(n):
+        dist = 0.0
+        for j in range(d):
+            t = X[i, j] - center[j]
+            dist += t * t
+        closest[i] = dist
+        seg_pot[(start + i) // _SEGMENT, 0] += w[i] * dist
+
+
+@kernel(reassociate=True)
+def _pp_scores(X, w, cand, closest, prev, start, seg_pots):  # type: ignore[no-untyped-def]
+    """k-means++: lower ``D(x)²`` to the last chosen centre, then score the candidates.
+
+    ``prev`` is the centre chosen last (empty: none); taking the minimum is
+    idempotent, so segments a draw has already lowered come out the same.
+    Adds ``Σ w min(D(x)², ||x - c||²)`` of each segment and candidate ``c`` to
+    ``seg_pots[segment, c]``. A direct loop beats a GEMM here: a handful of
+    candidates leaves BLAS a (rows, d) x (d, 2-8) product that costs less
+    than the shifted copy it needs. Branch-free (selects): whether a
+    candidate is closer is a coin toss per row, and mispredictions cost 2-4x.
+    """
+    n, d = X.shape
+    t = cand.shape[0]
+    lower = prev.shape[0] > 0
+    for i in range(n):
+        di = closest[i]
+        if lower:
+            dist = 0.0
+            for j in range(d):
+                v = X[i, j] - prev[j]
+                dist += v * v
+            di = min(dist, di)
+            closest[i] = di
+        wi = w[i]
+        s = (start + i) // _SEGMENT
+        for c in range(t):
+            dist = 0.0
+            for j in range(d):
+                v = X[i, j] - cand[c, j]
+                dist += v * v
+            seg_pots[s, c] += wi * min(dist, di)
+
+
+@kernel(reassociate=True)
+def _pp_scores_skipping(X, w, cand, closest, nearest, prev, label, reach_prev,  # type: ignore[no-untyped-def]
+                        reach, start, seg_pots):
+    """:func:`_pp_scores` that skips the distances the triangle inequality rules out.
+
+    ``nearest`` holds each row's nearest centre (updated here); ``prev`` is
+    numbered ``label``; ``reach_prev``/``reach`` are :func:`_reach`'s
+    thresholds against ``prev`` and the candidates. The same sums as
+    :func:`_pp_scores` (a separate kernel: the bookkeeping slows the
+    unskipped loop by 8-15% on W2 and W4).
+    """
+    n, d = X.shape
+    t = cand.shape[0]
+    lower = prev.shape[0] > 0
+    for i in range(n):
+        di = closest[i]
+        a = nearest[i]
+        if lower and di > reach_prev[a]:
+            dist = 0.0
+            for j in range(d):
+                v = X[i, j] - prev[j]
+                dist += v * v
+            better = dist < di  # selects, as in _pp_scores
+            di = dist if better else di
+            a = label if better else a
+            closest[i] = di
+            nearest[i] = a
+        wi = w[i]
+        s = (start + i) // _SEGMENT
+        for c in range(t):
+            if di <= reach[a, c]:
+                seg_pots[s, c] += wi * di
+                continue
+            dist = 0.0
+            for j in range(d):
+                v = X[i, j] - cand[c, j]
+                dist += v * v
+            seg_pots[s, c] += wi * min(dist, di)
+
+
+@kernel  # a running sum: kept in order
+def _pp_pick(X, w, center, label, closest, nearest, target):  # type: ignore[no-untyped-def]
+    """k-means++'s draw inside one segment: the first row where ``Σ w D(x)²`` exceeds ``target``.
+
+    The segment's ``D(x)²`` is first lowered to ``center`` (empty: none;
+    ``label`` numbers it in ``nearest``), as the next pass would. Like
+    ``np.cumsum`` then ``searchsorted(side="right")``: a row of zero weight
+    or zero distance is never drawn; a target that round-off puts past the
+    segment's end gets its last row of positive mass.
+    """
+    n, d = X.shape
+    if center.shape[0] > 0:
+        for i in range(n):
+            dist = 0.0
+            for j in range(d):
+                v = X[i, j] - center[j]
+                dist += v * v
+            if dist < closest[i]:
+                closest[i] = dist
+                nearest[i] = label
+    last = 0
+    run = 0.0
+    for i in range(n):
+        mass = w[i] * closest[i]
+        if mass > 0:
+            last = i
+        run += mass
+        if run > target:
+            return i
+    return last
+
+
+def _draw(X: Any, w: np.ndarray, closest: np.ndarray, nearest: np.ndarray, seg_pot: np.ndarray,
+          u: float, prev: np.ndarray, label: int) -> int:
+    """k-means++'s draw: the row where the running ``Σ w D(x)²`` passes ``u`` of its total.
+
+    ``seg_pot`` holds each ``_SEGMENT``-row segment's ``Σ w D(x)²`` once
+    lowered to ``prev`` (the last centre, numbered ``label``; empty: none):
+    the target's segment is found from them, then lowered and scanned by
+    :func:`_pp_pick`.
+    """
+    n = X.shape[0]
+    cum = np.cumsum(seg_pot)
+    target = u * cum[-1]
+    s = min(int(np.searchsorted(cum, target, side="right")), seg_pot.shape[0] - 1)
+    while s > 0 and seg_pot[s] <= 0:  # round-off past the end: the last segment with mass
+        s -= 1
+    lo, hi = s * _SEGMENT, min(n, (s + 1) * _SEGMENT)
+    below = cum[s - 1] if s else 0.0
+    return lo + int(_pp_pick(kernel_block(X[lo:hi]), np.ascontiguousarray(w[lo:hi]), prev, label,
+                             closest[lo:hi], nearest[lo:hi], target - below))
+
+
+def kmeans_plusplus(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_clusters: int,
+    rng: np.random.RandomState,
+    n_local_trials: int | None = None,
+) -> np.ndarray:
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), weighted.
+
+    Each new centre is the best of ``2 + log(k)`` candidates drawn with
+    probability proportional to ``w · D(x)²``. Returns centres in data units.
+    Only ``D(x)²`` is kept per row. One pass over the rows per centre: it
+    lowers ``D(x)²`` to the centre chosen last and scores the candidates,
+    leaving each 1,024-row segment's sums, so that a draw reads one segment.
+    """
+    n, d = X.shape
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    centers = np.empty((n_clusters, d))
+    rows = RowSlices(n)
+    # Blocks are whole segments, so no two threads add to one segment's sums
+    # (rounding up to them can leave the last block short: 5,000 rows -> 2,048 x 2 + 904).
+    chunk = -(-_kernel_chunk(n) // _SEGMENT) * _SEGMENT
+    n_seg = -(-n // _SEGMENT)
+    none = np.empty(0)
+    # The first centre is drawn by weight alone: the same draw with D(x)² = 1.
+    closest = np.ones(n)
+    nearest = np.zeros(n, dtype=np.intp)  # each row's nearest centre so far
+    seg_w = np.add.reduceat(w, np.arange(0, n, _SEGMENT)) if n else np.zeros(0)
+    centers[0] = X[_draw(X, w, closest, nearest, seg_w, float(rng.uniform()), none, 0)]
+
+    def first_pass(sl: slice, wb: np.ndarray, out: np.ndarray) -> None:
+        _pp_first(kernel_block(X[sl]), wb, centers[0], closest[sl], sl.start, out)
+
+    def scores(sl: slice, wb: np.ndarray, cand: np.ndarray, prev: np.ndarray, label: int,
+               reach: tuple[np.ndarray, np.ndarray] | None, out: np.ndarray) -> None:
+        if reach is None:
+            _pp_scores(kernel_block(X[sl]), wb, cand, closest[sl], prev, sl.start, out)
+        else:
+            _pp_scores_skipping(kernel_block(X[sl]), wb, cand, closest[sl], nearest[sl], prev,
+                                label, *reach, sl.start, out)
+
+    seg_pot = np.zeros((n_seg, 1))
+    map_blocks(rows, w, chunk, partial(first_pass, out=seg_pot))
+    pot, prev = seg_pot[:, 0], none  # each segment's Σ w D(x)², once lowered to prev
+    for c in range(1, n_clusters):
+        if pot.sum() <= 0:  # fewer distinct points than clusters: any point will do
+            cand = rng.choice(n, size=n_local_trials)
+        else:
+            cand = np.array([_draw(X, w, closest, nearest, pot, u, prev, c - 1)
+                             for u in rng.uniform(size=n_local_trials)])
+        cand_x = np.asarray(X[cand], dtype=np.float64)
+        # (rows a draw has lowered already name prev itself: reach 0, never skipped)
+        reach = ((_reach(centers[:c], centers[c - 1:c])[:, 0].copy(), _reach(centers[:c], cand_x))
+                 if d >= _PRUNE_FEATURES else None)
+        seg_pots = np.zeros((n_seg, n_local_trials))
+        map_blocks(rows, w, chunk, partial(scores, cand=cand_x, prev=prev, label=c - 1,
+                                           reach=reach, out=seg_pots))
+        best = int(np.argmin(seg_pots.sum(axis=0)))
+        centers[c] = cand_x[best]
+        pot, prev = seg_pots[:, best], centers[c]
+    return centers
