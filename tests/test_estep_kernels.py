@@ -172,7 +172,7 @@ def test_fused_estep_matches_reference(code, dtype, d):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_spherical_log_prob_from_raw_rows_matches_augmented_form(dtype):
+def test_spherical_distances_from_raw_rows_match_the_augmented_form(dtype):
     """|x - s|² - 2 x·(μ - s) + b over the raw rows == the [|x|², x, 1] GEMM's distances."""
     rng = np.random.default_rng(12)
     n, d, k = 300, 24, 5
@@ -183,7 +183,8 @@ def test_spherical_log_prob_from_raw_rows_matches_augmented_form(dtype):
     b = np.sum(means_c**2, axis=1) + 2.0 * means_c @ shift
     G = np.ascontiguousarray(means_c.astype(dtype) @ X.T)
     m, r = np.empty(n), np.empty(n)
-    K.spherical_log_prob(G, X, shift, b, s, c, m, r)
+    K.spherical_distances(G, X, shift, b, r)
+    K.log_prob_shifted(G, s, c, m)
     x = X.astype(np.float64) - shift
     dist = ((x[None, :, :] - means_c[:, None, :]) ** 2).sum(axis=2)
     lp = c[:, None] - 0.5 * s[:, None] * dist

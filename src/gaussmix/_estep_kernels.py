@@ -98,15 +98,14 @@ def log_prob_shifted(Q, s, c, m):  # type: ignore[no-untyped-def]
 
 
 @kernel(reassociate=True)
-def spherical_log_prob(G, X, shift, b, s, c, m, r):  # type: ignore[no-untyped-def]
-    """:func:`log_prob_shifted` for spherical components from a GEMM over the raw rows.
+def spherical_distances(G, X, shift, b, r):  # type: ignore[no-untyped-def]
+    """Spherical squared distances, in place, from a GEMM over the raw rows.
 
     ``G`` (k, n) holds ``x_i · (μ_j - shift)`` for the rows ``x_i`` of ``X``
     as given (no shifted copy); ``b_j = |μ_j - shift|² + 2 shift · (μ_j -
-    shift)``. The squared distance is ``|x_i - shift|² - 2 G[j, i] + b_j``,
-    with ``|x_i - shift|²`` summed per row in float64 (into ``r``); then
-    ``G[j, i] <- c_j - s_j / 2 * max(distance, 0) - m_i`` as in
-    :func:`log_prob_shifted`.
+    shift)``. ``G[j, i] <- |x_i - shift|² - 2 G[j, i] + b_j``, with
+    ``|x_i - shift|²`` summed per row in float64 (into ``r``); then
+    :func:`log_prob_shifted` as for the GEMM over ``[|x|², x, 1]``.
     """
     k, n = G.shape
     d = X.shape[1]
@@ -116,49 +115,32 @@ def spherical_log_prob(G, X, shift, b, s, c, m, r):  # type: ignore[no-untyped-d
             v = np.float64(X[i, t]) - shift[t]
             acc += v * v
         r[i] = acc
-        m[i] = -np.inf
     for j in range(k):
         bj = b[j]
-        cj = c[j]
-        hj = 0.5 * s[j]
         for i in range(n):
-            v = r[i] - 2.0 * G[j, i] + bj
-            v = 0.0 if v < 0.0 else v
-            lp = cj - hj * v
-            G[j, i] = lp
-            m[i] = lp if lp > m[i] else m[i]
-    for i in range(n):
-        if not math.isfinite(m[i]):
-            m[i] = 0.0
-    for j in range(k):
-        for i in range(n):
-            G[j, i] -= m[i]
+            G[j, i] = r[i] - 2.0 * G[j, i] + bj
 
 
-# Rows per tile of :func:`full_log_prob_small` (transposed into float64).
+# Rows per tile of :func:`full_distances_small` (transposed into float64).
 _SMALL_FULL_TILE = 512
 
 
 @kernel
-def full_log_prob_small(X, shift, P, Mc, c, out, m):  # type: ignore[no-untyped-def]
-    """Full-covariance log-probabilities less their column maximum, for a few features.
+def full_distances_small(X, shift, P, Mc, out):  # type: ignore[no-untyped-def]
+    """Full-covariance squared Mahalanobis distances into ``out`` (k, n), for a few features.
 
     ``P[j]`` is component j's upper triangular precision factor and
     ``Mc[j] = (μ_j - shift) P[j]``: ``y_a = Σ_{b ≤ a} (x_b - shift_b) P[j, b, a]
-    - Mc[j, a]``, the distance is ``Σ y_a²`` and ``out[j, i] <- c_j -
-    distance / 2 - m_i`` (``out`` in its own dtype, ``m_i`` its column's
-    maximum, 0 when not finite), as :func:`log_prob_shifted` leaves it. Rows
-    go a tile at a time, transposed into float64, so that every loop runs
-    across rows (a row's 2-4 coordinates are too few to vectorise).
+    - Mc[j, a]`` and ``out[j, i] <- Σ y_a²`` (then :func:`log_prob_shifted`).
+    Rows go a tile at a time, transposed into float64, so that every loop
+    runs across rows (a row's 2-4 coordinates are too few to vectorise).
     """
     n, d = X.shape
-    k = c.shape[0]
+    k = Mc.shape[0]
     T = _SMALL_FULL_TILE
     xt = np.empty((d, T))
     y = np.empty(T)
     acc = np.empty(T)
-    for i in range(n):
-        m[i] = -np.inf
     for s in range(0, n, T):
         t = min(T, n - s)
         for a in range(d):
@@ -178,17 +160,8 @@ def full_log_prob_small(X, shift, P, Mc, c, out, m):  # type: ignore[no-untyped-
                         y[i] += xt[b, i] * p
                 for i in range(t):
                     acc[i] += y[i] * y[i]
-            cj = c[j]
             for i in range(t):
-                out[j, s + i] = cj - 0.5 * acc[i]
-                v = out[j, s + i]  # the stored (rounded) value: its maximum is exactly 0 below
-                m[s + i] = v if v > m[s + i] else m[s + i]
-    for i in range(n):
-        if not math.isfinite(m[i]):
-            m[i] = 0.0
-    for j in range(k):
-        for i in range(n):
-            out[j, i] -= m[i]
+                out[j, s + i] = acc[i]
 
 
 @kernel

@@ -146,7 +146,7 @@ class _Quadratic(NamedTuple):
     P: np.ndarray | None = None
 
 
-# Up to this many features, full covariances take full_log_prob_small (rows
+# Up to this many features, full covariances take full_distances_small (rows
 # transposed by tiles, every loop across rows) instead of one NumPy product
 # or the tiled GEMMs and the log-density passes (W1 float32 25,000-row chunk:
 # ~0.48 -> 0.1 ms; benchmarks/NOTES.md #80).
@@ -171,7 +171,7 @@ _RAW_OFFSET64 = 2.0**20
 def _raw_spherical(
     means_c: np.ndarray, shift: np.ndarray, s: np.ndarray, dtype: type
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``(μ - shift, b)`` for :func:`~gaussmix._estep_kernels.spherical_log_prob`, or Nones."""
+    """``(μ - shift, b)`` for :func:`~gaussmix._estep_kernels.spherical_distances`, or Nones."""
     d = means_c.shape[1]
     limit = _RAW_OFFSET if dtype == np.float32 else _RAW_OFFSET64
     if d < _RAW_FEATURES or not float(shift @ shift) * float(np.max(s)) <= limit**2:
@@ -266,8 +266,8 @@ def _soft_rows(
     elif q.P is not None:  # full, few features: shifted rows for the statistics
         assert q.M is not None
         L = _buffer("Q", (q.M.shape[0], n), dtype, scratch)
-        _k.full_log_prob_small(np.asarray(X), np.asarray(shift, dtype=np.float64), q.P, q.M,
-                               np.ascontiguousarray(q.c), L, m)
+        _k.full_distances_small(np.asarray(X), np.asarray(shift, dtype=np.float64), q.P, q.M, L)
+        _k.log_prob_shifted(L, q.s, q.c, m)
         A = np.subtract(np.asarray(X, dtype=dtype), q.shift,
                         out=_buffer("Xc", (n, d), dtype, scratch))
     elif q.M is not None:
@@ -279,8 +279,8 @@ def _soft_rows(
             Y = np.matmul(A, q.L, out=_buffer("Y", (n, d), dtype, scratch))
             y_shift = np.zeros(d)
         L = np.matmul(q.M, Y.T, out=_buffer("Q", (q.M.shape[0], n), dtype, scratch))
-        _k.spherical_log_prob(L, Y, y_shift, q.b, q.s, q.c, m,
-                              _buffer("r", (n,), np.float64, scratch))
+        _k.spherical_distances(L, Y, y_shift, q.b, _buffer("r", (n,), np.float64, scratch))
+        _k.log_prob_shifted(L, q.s, q.c, m)
     else:
         # [x², x, 1], or [x², |x|², x, 1] when W reads only [|x|², x, 1] (spherical)
         width = 2 * d + 1 if q.W.shape[1] == 2 * d + 1 else 2 * d + 2
