@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._jit import kernel
 from .covariance import CovarianceModel, SingularCovarianceError
 from .estep import estep_soft
 from .execution import map_blocks_sum
@@ -105,154 +106,157 @@ def _duplicate_groups(X: np.ndarray) -> np.ndarray:
     return rank[inverse.ravel()]
 
 
-class _Groups:
-    """State of the agglomeration: sizes, means, scatters and criterion terms."""
+def _group_stats(Z: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Size, mean, scatter and scatter trace of every initial group."""
+    g = int(groups.max()) + 1
+    p = Z.shape[1]
+    n = np.bincount(groups, minlength=g).astype(float)
+    mean = np.zeros((g, p))
+    np.add.at(mean, groups, Z)
+    mean /= n[:, None]
+    dev = Z - mean[groups]
+    W = np.zeros((g, p, p))
+    np.add.at(W, groups, dev[:, :, None] * dev[:, None, :])
+    return n, mean, W, np.einsum("kii->k", W)
 
-    def __init__(self, Z: np.ndarray, groups: np.ndarray, alpha: float, beta: float) -> None:
-        g = int(groups.max()) + 1
-        p = Z.shape[1]
-        self.p, self.alpha, self.beta = p, alpha, beta
-        self.n = np.bincount(groups, minlength=g).astype(float)
-        self.mean = np.zeros((g, p))
-        np.add.at(self.mean, groups, Z)
-        self.mean /= self.n[:, None]
-        dev = Z - self.mean[groups]
-        self.W = np.zeros((g, p, p))
-        np.add.at(self.W, groups, dev[:, :, None] * dev[:, None, :])
-        self.trace = np.einsum("kii->k", self.W)
-        self.term = self._term(self.n, self.trace, self.W)
 
-    def _term(self, n: np.ndarray, trace: np.ndarray, W: np.ndarray | None) -> np.ndarray:
-        log_base = np.log(self.beta * (trace + self.alpha) / n)
-        out = log_base.copy()
-        big = n > self.p
-        if np.any(big) and W is not None:
-            sign, logdet = np.linalg.slogdet(W[big] / n[big, None, None])
-            logdet = np.where(sign > 0, logdet, -np.inf)
-            out[big] = np.logaddexp(logdet, log_base[big])
-        return n * out
+@kernel
+def _det_term(S, size, base, L):  # type: ignore[no-untyped-def]
+    """``size · log(|S / size| + e^base)`` by a Cholesky factor (into ``L``);
+    ``size · base`` when ``S / size`` is not positive definite."""
+    p = S.shape[0]
+    logdet = 0.0
+    for j in range(p):
+        s = S[j, j] / size
+        for m in range(j):
+            s -= L[j, m] * L[j, m]
+        if not s > 0.0:
+            return size * base
+        L[j, j] = np.sqrt(s)
+        logdet += np.log(s)
+        for i in range(j + 1, p):
+            v = S[i, j] / size
+            for m in range(j):
+                v -= L[i, m] * L[j, m]
+            L[i, j] = v / L[j, j]
+    hi = max(logdet, base)
+    return size * (hi + np.log1p(np.exp(min(logdet, base) - hi)))
 
-    def costs(
-        self, a: int, others: np.ndarray, exact: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Cost of merging group ``a`` with each of ``others``, and which are exact.
 
-        With ``exact=False`` a merged group larger than the dimension gets the
-        lower bound that drops ``|W / l|`` from its term (the determinant is
-        the expensive part); the agglomeration refines a bound only when it
-        is the smallest candidate.
-        """
-        if others.size == 0:
-            return np.empty(0), np.empty(0, dtype=bool)
-        na, no = self.n[a], self.n[others]
-        n = na + no
-        delta = self.mean[others] - self.mean[a]
-        f = na * no / n
-        trace = self.trace[a] + self.trace[others] + f * np.einsum("ij,ij->i", delta, delta)
-        big = n > self.p
-        W = None
-        if exact and np.any(big):
-            # Scatters are needed only where the merged group outgrows the dimension.
-            W = np.zeros((others.size, self.p, self.p))
-            db = delta[big]
-            W[big] = self.W[a] + self.W[others[big]] + f[big, None, None] * (
-                db[:, :, None] * db[:, None, :])
-        cost = self._term(n, trace, W) - self.term[a] - self.term[others]
-        return cost, (np.ones(others.size, dtype=bool) if exact else ~big)
+@kernel
+def _merge_tree(n, mean, W, trace, alpha, beta, merges):  # type: ignore[no-untyped-def]
+    """Greedy merges of least criterion cost, written to ``merges`` (g - 1, 2).
 
-    def merge(self, a: int, b: int) -> None:
-        """Replace group ``a`` by the union of ``a`` and ``b``."""
-        na, nb = self.n[a], self.n[b]
-        n = na + nb
-        delta = self.mean[b] - self.mean[a]
-        f = na * nb / n
-        self.W[a] = self.W[a] + self.W[b] + f * np.outer(delta, delta)
-        self.trace[a] = self.trace[a] + self.trace[b] + f * float(delta @ delta)
-        self.mean[a] = (na * self.mean[a] + nb * self.mean[b]) / n
-        self.n[a] = n
-        self.term[a] = self._term(self.n[a:a + 1], self.trace[a:a + 1], self.W[a:a + 1])[0]
+    ``n, mean, W, trace`` (the groups' statistics) are updated in place. A
+    merge whose group outgrows the dimension first gets the lower bound that
+    drops ``|W / l|`` from its term (the determinant is the expensive part);
+    a bound is made exact only when it is the smallest cost left, so the
+    merges are the greedy ones.
+    """
+    g, p = mean.shape
+    S = np.empty((p, p))
+    L = np.empty((p, p))
+    terms = np.empty(g)
+    for a in range(g):
+        base = np.log(beta * (trace[a] + alpha) / n[a])
+        terms[a] = _det_term(W[a], n[a], base, L) if n[a] > p else n[a] * base
+
+    def bound(a, b):
+        # The cost of merging a and b, exact unless the merge outgrows the dimension.
+        size = n[a] + n[b]
+        dd = 0.0
+        for j in range(p):
+            dd += (mean[b, j] - mean[a, j]) ** 2
+        tr = trace[a] + trace[b] + n[a] * n[b] / size * dd
+        return size * np.log(beta * (tr + alpha) / size) - terms[a] - terms[b], size <= p
+
+    # Full cost matrix (both triangles), read by rows; inactive groups are skipped.
+    cost = np.full((g, g), np.inf)
+    exact = np.ones((g, g), dtype=np.bool_)
+    for a in range(g):
+        for b in range(a + 1, g):
+            c, ex = bound(a, b)
+            cost[a, b] = cost[b, a] = c
+            exact[a, b] = exact[b, a] = ex
+    nn = np.empty(g, dtype=np.intp)
+    nnd = np.empty(g)
+    active = np.ones(g, dtype=np.bool_)
+
+    def rescan(r):
+        best, at = np.inf, 0
+        for j in range(g):
+            if cost[r, j] < best and active[j]:
+                best, at = cost[r, j], j
+        nn[r], nnd[r] = at, best
+
+    for r in range(g):
+        rescan(r)
+    for step in range(g - 1):
+        while True:
+            a = np.argmin(nnd)
+            b = nn[a]
+            if exact[a, b]:
+                break  # an exact cost no larger than every bound: the true minimum
+            size = n[a] + n[b]
+            f = n[a] * n[b] / size
+            dd = 0.0
+            for i in range(p):
+                di = mean[b, i] - mean[a, i]
+                dd += di * di
+                for j in range(p):
+                    S[i, j] = W[a, i, j] + W[b, i, j] + f * (di * (mean[b, j] - mean[a, j]))
+            base = np.log(beta * (trace[a] + trace[b] + f * dd + alpha) / size)
+            c = _det_term(S, size, base, L) - terms[a] - terms[b]
+            cost[a, b] = cost[b, a] = c
+            exact[a, b] = exact[b, a] = True
+            rescan(a)
+            rescan(b)
+        a, b = min(a, b), max(a, b)
+        merges[step, 0], merges[step, 1] = a, b
+        na, nb = n[a], n[b]
+        size = na + nb
+        f = na * nb / size
+        dd = 0.0
+        for i in range(p):
+            di = mean[b, i] - mean[a, i]
+            dd += di * di
+            for j in range(p):
+                W[a, i, j] = W[a, i, j] + W[b, i, j] + f * (di * (mean[b, j] - mean[a, j]))
+        trace[a] = trace[a] + trace[b] + f * dd
+        for j in range(p):
+            mean[a, j] = (na * mean[a, j] + nb * mean[b, j]) / size
+        n[a] = size
+        base = np.log(beta * (trace[a] + alpha) / size)
+        terms[a] = _det_term(W[a], size, base, L) if size > p else size * base
+        active[b] = False
+        nnd[b] = np.inf
+        any_other = False
+        for r in range(g):
+            if active[r] and r != a:
+                any_other = True
+                c, ex = bound(a, r)
+                cost[a, r] = cost[r, a] = c
+                exact[a, r] = exact[r, a] = ex
+                # A row whose nearest group was a or b is rescanned; others may now prefer a.
+                if nn[r] == a or nn[r] == b:
+                    rescan(r)
+                elif c < nnd[r]:
+                    nn[r], nnd[r] = a, c
+        if any_other:
+            rescan(a)
+        else:
+            nnd[a] = np.inf
 
 
 def _agglomerate(Z: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Greedy merges of minimum criterion cost; returns the (g - 1, 2) merge pairs."""
-    n, p = Z.shape
-    Zs = Z / np.sqrt(n * p)
+    n_rows, p = Z.shape
+    Zs = Z / np.sqrt(n_rows * p)
     alpha = max(float(np.sum((Zs - Zs.mean(axis=0)) ** 2)), float(np.finfo(np.float64).eps))
-    st = _Groups(Z, groups, alpha, 1.0)
-    g = st.n.shape[0]
-    if g == 1:
-        return np.empty((0, 2), dtype=np.intp)
-    # Full cost matrix (upper and lower triangles mirrored), inf for inactive
-    # pairs; entries not marked exact are lower bounds, refined on demand.
-    cost = np.full((g, g), np.inf)
-    exact = np.ones((g, g), dtype=bool)
-    single = st.n == 1
-    if p >= 2 and single.any():
-        # Two single rows merge into a group of 2 <= d: the trace term alone,
-        # 2 log(β (|δ|²/2 + α) / 2) - 2 log(α β), for all such pairs at once.
-        from scipy.spatial.distance import cdist
-
-        idx = np.flatnonzero(single)
-        d2 = cdist(st.mean[idx], st.mean[idx], "sqeuclidean")
-        cost[np.ix_(idx, idx)] = 2.0 * (np.log(st.beta * (d2 / 2.0 + st.alpha) / 2.0)
-                                        - np.log(st.alpha * st.beta))
-        np.fill_diagonal(cost, np.inf)
-    for a in range(g - 1):
-        if p >= 2 and single[a]:
-            # Only the pairs with a multi-row group are left to compute.
-            others = np.flatnonzero(~single[a + 1:]) + a + 1
-            if others.size == 0:
-                continue
-        else:
-            others = np.arange(a + 1, g)
-        c, ex = st.costs(a, others, exact=False)
-        cost[a, others] = c
-        cost[others, a] = c
-        exact[a, others] = ex
-        exact[others, a] = ex
-    nn = np.argmin(cost, axis=1)
-    nnd = cost[np.arange(g), nn]
-    active = np.ones(g, dtype=bool)
-    merges = np.empty((g - 1, 2), dtype=np.intp)
-    for step in range(g - 1):
-        while True:
-            a = int(np.argmin(nnd))
-            b = int(nn[a])
-            if exact[a, b]:
-                break  # an exact cost no larger than every bound: the true minimum
-            c, _ = st.costs(a, np.array([b]))
-            cost[a, b] = cost[b, a] = c[0]
-            exact[a, b] = exact[b, a] = True
-            for r in (a, b):
-                nn[r] = int(np.argmin(cost[r]))
-                nnd[r] = cost[r, nn[r]]
-        a, b = min(a, b), max(a, b)
-        merges[step] = (a, b)
-        st.merge(a, b)
-        active[b] = False
-        cost[b, :] = np.inf
-        cost[:, b] = np.inf
-        nnd[b] = np.inf
-        others = np.flatnonzero(active)
-        others = others[others != a]
-        c, ex = st.costs(a, others, exact=False)
-        cost[a, others] = c
-        cost[others, a] = c
-        exact[a, others] = ex
-        exact[others, a] = ex
-        # Rows whose nearest group was a or b must be rescanned; others may now prefer a.
-        stale = others[(nn[others] == a) | (nn[others] == b)]
-        for r in stale:
-            nn[r] = int(np.argmin(cost[r]))
-            nnd[r] = cost[r, nn[r]]
-        closer = others[c < nnd[others]]
-        nn[closer] = a
-        nnd[closer] = cost[closer, a]
-        if others.size:
-            nn[a] = int(np.argmin(cost[a]))
-            nnd[a] = cost[a, nn[a]]
-        else:
-            nnd[a] = np.inf
+    n, mean, W, trace = _group_stats(np.ascontiguousarray(Z, dtype=np.float64), groups)
+    merges = np.empty((n.shape[0] - 1, 2), dtype=np.intp)
+    if merges.shape[0]:
+        _merge_tree(n, mean, W, trace, alpha, 1.0, merges)
     return merges
 
 
