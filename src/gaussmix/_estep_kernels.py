@@ -127,41 +127,53 @@ _SMALL_FULL_TILE = 512
 
 @kernel
 def full_distances_small(X, shift, P, Mc, out):  # type: ignore[no-untyped-def]
-    """Full-covariance squared Mahalanobis distances into ``out`` (k, n), for a few features.
+    """Full-covariance squared Mahalanobis distances into ``out`` (k, n), for up to 4 features.
 
     ``P[j]`` is component j's upper triangular precision factor and
     ``Mc[j] = (μ_j - shift) P[j]``: ``y_a = Σ_{b ≤ a} (x_b - shift_b) P[j, b, a]
     - Mc[j, a]`` and ``out[j, i] <- Σ y_a²`` (then :func:`log_prob_shifted`).
-    Rows go a tile at a time, transposed into float64, so that every loop
-    runs across rows (a row's 2-4 coordinates are too few to vectorise).
+    Rows go a tile at a time, transposed into float64 (a row's 2-4
+    coordinates are too few to vectorise); for each component one loop across
+    the tile's rows forms every ``y_a`` in registers. Features are padded
+    with zeros to 2 or 4 so that loop has fixed width (the padding adds
+    exact zeros).
     """
     n, d = X.shape
     k = Mc.shape[0]
     T = _SMALL_FULL_TILE
-    xt = np.empty((d, T))
-    y = np.empty(T)
-    acc = np.empty(T)
+    xt = np.zeros((4, T))
+    q = np.zeros((4, 4))
+    mc = np.zeros(4)
     for s in range(0, n, T):
         t = min(T, n - s)
         for a in range(d):
             sa = shift[a]
             for i in range(t):
                 xt[a, i] = np.float64(X[s + i, a]) - sa
+        x0, x1, x2, x3 = xt[0], xt[1], xt[2], xt[3]
         for j in range(k):
-            for i in range(t):
-                acc[i] = 0.0
             for a in range(d):
-                ma = Mc[j, a]
-                for i in range(t):
-                    y[i] = -ma
+                mc[a] = Mc[j, a]
                 for b in range(a + 1):
-                    p = P[j, b, a]
-                    for i in range(t):
-                        y[i] += xt[b, i] * p
+                    q[b, a] = P[j, b, a]
+            o = out[j, s:s + t]
+            if d <= 2:
+                m0, m1, q00, q01, q11 = mc[0], mc[1], q[0, 0], q[0, 1], q[1, 1]
                 for i in range(t):
-                    acc[i] += y[i] * y[i]
-            for i in range(t):
-                out[j, s + i] = acc[i]
+                    y0 = -m0 + x0[i] * q00
+                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
+                    o[i] = (0.0 + y0 * y0) + y1 * y1
+            else:
+                m0, m1, m2, m3 = mc[0], mc[1], mc[2], mc[3]
+                q00, q01, q11 = q[0, 0], q[0, 1], q[1, 1]
+                q02, q12, q22 = q[0, 2], q[1, 2], q[2, 2]
+                q03, q13, q23, q33 = q[0, 3], q[1, 3], q[2, 3], q[3, 3]
+                for i in range(t):
+                    y0 = -m0 + x0[i] * q00
+                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
+                    y2 = ((-m2 + x0[i] * q02) + x1[i] * q12) + x2[i] * q22
+                    y3 = (((-m3 + x0[i] * q03) + x1[i] * q13) + x2[i] * q23) + x3[i] * q33
+                    o[i] = (((0.0 + y0 * y0) + y1 * y1) + y2 * y2) + y3 * y3
 
 
 @kernel

@@ -208,35 +208,73 @@ _SMALL_SCATTER_FEATURES = 4
 
 @kernel(reassociate=True)
 def _scatter_about_small(Xc, wr, c, Sc):  # type: ignore[no-untyped-def]
-    """``Sc[j] = Σ_i wr[j, i] (x_i - c_j)(x_i - c_j)ᵀ`` for a few features.
+    """``Sc[j] = Σ_i wr[j, i] (x_i - c_j)(x_i - c_j)ᵀ`` for up to 4 features.
 
-    Rows go a tile at a time, transposed and centred on each component in
-    float64; each entry of the triangle is one vectorised sum across the
-    tile's rows (a row's 2-4 coordinates are too few to vectorise).
+    Rows go a tile at a time, transposed into float64 (a row's 2-4
+    coordinates are too few to vectorise); for each component one loop
+    across the tile's rows centres them and adds every entry of the lower
+    triangle at once, in registers. Features are padded with zeros to 2 or 4
+    so that loop has fixed width.
     """
     n, d = Xc.shape
     k = wr.shape[0]
     T = 512
-    t = np.empty((d, T))
-    acc = np.zeros((k, d, d))
+    t = np.zeros((4, T))
+    cc = np.zeros(4)
+    acc = np.zeros((k, 10))
     for s in range(0, n, T):
         m = min(T, n - s)
+        for a in range(d):
+            for i in range(m):
+                t[a, i] = np.float64(Xc[s + i, a])
+        t0, t1, t2, t3 = t[0], t[1], t[2], t[3]
         for j in range(k):
             for a in range(d):
-                ca = np.float64(c[j, a])
+                cc[a] = np.float64(c[j, a])
+            c0, c1, c2, c3 = cc[0], cc[1], cc[2], cc[3]
+            w = wr[j, s:s + m]
+            if d <= 2:
+                s00 = s10 = s11 = 0.0
                 for i in range(m):
-                    t[a, i] = np.float64(Xc[s + i, a]) - ca
-            for a in range(d):
-                for b in range(a + 1):
-                    tot = 0.0
-                    for i in range(m):
-                        tot += wr[j, s + i] * t[a, i] * t[b, i]
-                    acc[j, a, b] += tot
+                    x0, x1 = t0[i] - c0, t1[i] - c1
+                    p0, p1 = w[i] * x0, w[i] * x1
+                    s00 += p0 * x0
+                    s10 += p1 * x0
+                    s11 += p1 * x1
+                acc[j, 0] += s00
+                acc[j, 1] += s10
+                acc[j, 2] += s11
+            else:
+                s00 = s10 = s11 = s20 = s21 = s22 = s30 = s31 = s32 = s33 = 0.0
+                for i in range(m):
+                    x0, x1, x2, x3 = t0[i] - c0, t1[i] - c1, t2[i] - c2, t3[i] - c3
+                    p0, p1, p2, p3 = w[i] * x0, w[i] * x1, w[i] * x2, w[i] * x3
+                    s00 += p0 * x0
+                    s10 += p1 * x0
+                    s11 += p1 * x1
+                    s20 += p2 * x0
+                    s21 += p2 * x1
+                    s22 += p2 * x2
+                    s30 += p3 * x0
+                    s31 += p3 * x1
+                    s32 += p3 * x2
+                    s33 += p3 * x3
+                acc[j, 0] += s00
+                acc[j, 1] += s10
+                acc[j, 2] += s11
+                acc[j, 3] += s20
+                acc[j, 4] += s21
+                acc[j, 5] += s22
+                acc[j, 6] += s30
+                acc[j, 7] += s31
+                acc[j, 8] += s32
+                acc[j, 9] += s33
     for j in range(k):
+        pos = 0
         for a in range(d):
             for b in range(a + 1):
-                Sc[j, a, b] = acc[j, a, b]
-                Sc[j, b, a] = acc[j, a, b]
+                Sc[j, a, b] = Sc[j, b, a] = acc[j, pos]
+                pos += 1
 
 
 @kernel
