@@ -297,3 +297,44 @@ def test_bounds_stay_bounds_and_skip_the_settled_rows(dtype):
         np.testing.assert_allclose(sums, [Xc[labels == c].sum(axis=0) for c in range(k)],
                                    atol=1e-9)
     assert computed < 0.05 * n
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gemm_passes_over_the_rows_as_given_match_the_shifted_ones(dtype):
+    """Near the origin (squared shift within the data's spread) Lloyd's GEMM
+    passes read the rows as given: the same labels and iterations as the
+    shifted copy, centres and inertia to round-off."""
+    from gaussmix.kmeans import lloyd
+
+    X = (blobs(6000, 24, 6, seed=4) * 3.0).astype(dtype)
+    w = np.ones(len(X))
+    shift = X.astype(np.float64).mean(axis=0)
+    spread = float(X.astype(np.float64).var(axis=0).sum())
+    assert shift @ shift <= spread
+    c0 = X[np.random.default_rng(1).choice(len(X), 6, replace=False)].astype(np.float64)
+    runs = [lloyd(X, w, c0, max_iter=20, tol=0.0, shift=shift, chunk_size=1000, spread=s)
+            for s in (0.0, spread)]
+    assert runs[0].n_iter == runs[1].n_iter
+    np.testing.assert_array_equal(runs[0].labels, runs[1].labels)
+    np.testing.assert_allclose(runs[0].centers, runs[1].centers, rtol=1e-12)
+    assert runs[0].inertia == pytest.approx(runs[1].inertia, rel=1e-12)
+
+
+def test_float32_rows_far_from_the_origin_keep_the_shifted_gemm():
+    """Rows offset by 3,000 (squared shift far above the spread) keep the
+    shifted copy: the same labels as a float64 fit of the same values, whereas
+    the GEMM over the rows as given (forced here) loses hundreds of labels to
+    the float32 rounding of x·c."""
+    from gaussmix.kmeans import lloyd
+
+    X = (blobs(6000, 24, 6, seed=5) + 3000.0).astype(np.float32)
+    rows = np.random.default_rng(2).choice(len(X), 6, replace=False)
+    ref = KMeans(6, init=X[rows].astype(np.float64), max_iter=30, tol=0.0).fit(
+        X.astype(np.float64))
+    got = KMeans(6, init=X[rows], max_iter=30, tol=0.0).fit(X)
+    np.testing.assert_array_equal(got.labels_, ref.labels_)
+    assert got.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)
+    shift = X.astype(np.float64).mean(axis=0)
+    forced = lloyd(X, np.ones(len(X)), X[rows].astype(np.float64), max_iter=30, tol=0.0,
+                   shift=shift, chunk_size=1000, spread=np.inf)
+    assert np.sum(forced.labels != ref.labels_) > 100

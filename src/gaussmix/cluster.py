@@ -134,7 +134,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         data = prepare_fit_input(self, X, sample_weight, k, self.chunk_size, rng=rng,
                                  name="n_clusters")
         X, w, shift, chunk, d = data.X, data.w, data.shift, data.chunk_size, data.n_features
-        tol = data.mean_variance() * self.tol
+        mean_var = data.mean_variance()
+        tol = mean_var * self.tol
         given = not isinstance(self.init, str)
         if given:
             centers0 = np.asarray(self.init, dtype=np.float64)
@@ -153,7 +154,8 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
                 c0 = kmeans_plusplus(X, w, k, rng)
             else:
                 c0 = np.asarray(X[rng.permutation(X.shape[0])[:k]], dtype=np.float64)
-            res = lloyd(X, w, c0, max_iter=self.max_iter, tol=tol, shift=shift, chunk_size=chunk)
+            res = lloyd(X, w, c0, max_iter=self.max_iter, tol=tol, shift=shift, chunk_size=chunk,
+                        spread=d * mean_var)
             if best is None or res.inertia < best.inertia:
                 best = res
         assert best is not None

@@ -91,8 +91,9 @@ def initial_stats(
         return stats_from_resp(X, w, draw, kind, shift, chunk_size)
     if method == "kmeans":
         centers = kmeans_plusplus(X, w, n_components, rng)
-        tol = weighted_mean_variance(X, w, shift, chunk_size) * 1e-4
-        res = lloyd(X, w, centers, max_iter=300, tol=tol, shift=shift, chunk_size=chunk_size)
+        mean_var = weighted_mean_variance(X, w, shift, chunk_size)
+        res = lloyd(X, w, centers, max_iter=300, tol=mean_var * 1e-4, shift=shift,
+                    chunk_size=chunk_size, spread=X.shape[1] * mean_var)
         assert res.labels is not None
         labels = res.labels
     elif method == "k-means++":

@@ -49,7 +49,7 @@ _MASKED_SUMS = 24
 
 @kernel(reassociate=True)
 def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  # type: ignore[no-untyped-def]
-                   buf):
+                   buf, raw):
     """Nearest centre of each row; weighted counts and sums per centre; inertia.
 
     One pass per tile of rows: shift into a buffer in the input's dtype
@@ -63,18 +63,24 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
     (tile, d) buffer, is then unused). ``labels``/``d2`` are written when they
     have a row each (an empty array skips either); the inertia (returned,
     else 0) is summed only when ``inertia`` is true. Ties go to the first
-    centre. An empty ``w`` means unit weights.
+    centre. An empty ``w`` means unit weights. With ``raw`` (C-ordered rows
+    whose shift is small beside their spread, see :func:`lloyd`) the GEMM
+    path reads the rows as given, against the unshifted centres: no shifted
+    copy of the tile (W3 float32 pass, 1 thread: 3.0 -> 2.4 ms).
     """
     n, d = X.shape
     k = centers_c.shape[0]
     wide = X.itemsize == 8
     direct = d <= _DIRECT_FEATURES or (d <= _DIRECT_FEATURES_F64 and wide)
     masked = direct and k * (d + 1) <= _MASKED_SUMS
-    ct = np.ascontiguousarray(centers_c.T).astype(X.dtype)
+    raw = raw and not direct
+    ct = np.empty((d, k), dtype=X.dtype)
     csq = np.zeros(k)
     for c in range(k):
         for j in range(d):
-            csq[c] += centers_c[c, j] * centers_c[c, j]
+            v = centers_c[c, j] + shift[j] if raw else centers_c[c, j]
+            ct[j, c] = v
+            csq[c] += v * v
     keep_labels = labels.shape[0] > 0
     keep_d2 = d2.shape[0] > 0
     dots = np.empty((_TILE if not direct else 0, k), dtype=X.dtype)
@@ -143,11 +149,14 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
                 if keep_labels:
                     labels[start + i] = li
             continue
-        for i in range(m):
-            for j in range(d):
-                buf[i, j] = X[start + i, j] - shift[j]
-        # (a leading slice keeps C order: one buffer serves the short last tile)
-        np.dot(buf[:m], ct, dots[:m])
+        if raw:
+            np.dot(X[start:start + m], ct, dots[:m])
+        else:
+            for i in range(m):
+                for j in range(d):
+                    buf[i, j] = X[start + i, j] - shift[j]
+            # (a leading slice keeps C order: one buffer serves the short last tile)
+            np.dot(buf[:m], ct, dots[:m])
         for i in range(m):
             # ||x||² is the same for every centre: the argmin needs ||c||² - 2 x·c.
             low = np.inf
@@ -159,7 +168,7 @@ def _assign_kernel(X, w, centers_c, shift, sums, counts, labels, d2, inertia,  #
                     li = c
             wi = w[start + i] if unweighted == 0 else 1.0
             counts[li] += wi
-            if wide:  # float64 rows: the buffer holds exactly x - shift
+            if wide and not raw:  # float64 rows: the buffer holds exactly x - shift
                 for j in range(d):
                     sums[li, j] += wi * buf[i, j]
             else:
@@ -206,7 +215,7 @@ _UNIT_WEIGHTS = np.empty(0)  # the kernel reads an empty w as unit weights
 
 def _assign(
     X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, shift: np.ndarray, rows: bool,
-    inertia: bool = True, unit: bool = False,
+    inertia: bool = True, unit: bool = False, raw: bool = False,
 ) -> tuple[SuffStats, np.ndarray, np.ndarray]:
     """Run :func:`_assign_kernel` on a block; statistics (objective: -inertia), labels, d2."""
     X = kernel_block(X)
@@ -218,7 +227,7 @@ def _assign(
     inertia = _assign_kernel(X, _kernel_weights(w, unit),
                              np.ascontiguousarray(centers_c, dtype=np.float64),
                              np.ascontiguousarray(shift, dtype=np.float64),
-                             sums, counts, labels, d2, inertia, *_tile_buffers(X.dtype, d))
+                             sums, counts, labels, d2, inertia, *_tile_buffers(X.dtype, d), raw)
     return SuffStats(counts, sums, np.zeros(()), -float(inertia)), labels, d2
 
 
@@ -267,8 +276,9 @@ def _farthest(size: int, d2: np.ndarray, rows: np.ndarray, labels: np.ndarray,
 
 
 def _lloyd_stats(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
-                 shift: np.ndarray, inertia: bool = False, unit: bool = False) -> SuffStats:
-    return _assign(X, w, centers_c, shift, rows=False, inertia=inertia, unit=unit)[0]
+                 shift: np.ndarray, inertia: bool = False, unit: bool = False,
+                 raw: bool = False) -> SuffStats:
+    return _assign(X, w, centers_c, shift, rows=False, inertia=inertia, unit=unit, raw=raw)[0]
 
 
 def _lloyd_far(X: np.ndarray, w: np.ndarray, *, centers_c: np.ndarray,
@@ -306,11 +316,12 @@ def _kernel_chunk(n_rows: int) -> int:
 
 
 def assign_labels(
-    X: np.ndarray, w: np.ndarray, centers: np.ndarray, shift: np.ndarray
+    X: np.ndarray, w: np.ndarray, centers: np.ndarray, shift: np.ndarray, raw: bool = False
 ) -> tuple[np.ndarray, float]:
     """Nearest-centre label of every row of an array, and the weighted inertia.
 
     Only the labels are kept per row (distances are summed block by block).
+    ``raw``: GEMMs over the rows as given (see :func:`lloyd`).
     """
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
@@ -322,7 +333,7 @@ def assign_labels(
         Xb = kernel_block(X[sl])
         return float(_assign_kernel(Xb, _kernel_weights(wb, unit), cc, shift,
                                     np.zeros((k, d)), np.zeros(k), labels[sl], _NO_D2, True,
-                                    *_tile_buffers(Xb.dtype, d)))
+                                    *_tile_buffers(Xb.dtype, d), raw))
 
     inertia = map_blocks_sum(RowSlices(n), w, _kernel_chunk(n), block)
     return labels, inertia
@@ -616,10 +627,10 @@ def _lloyd_bounded(
 
 
 def _plain_pass(X: Any, w: np.ndarray | None, chunk: int, centers_c: np.ndarray,
-                shift: np.ndarray, unit: bool) -> SuffStats:
+                shift: np.ndarray, unit: bool, raw: bool = False) -> SuffStats:
     """One plain Lloyd pass's statistics; an empty cluster takes a farthest row."""
     stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c, shift=shift,
-                                                unit=unit))
+                                                unit=unit, raw=raw))
     if np.any(stats.nk == 0):
         far = map_blocks_sum(X, w, chunk, partial(_lloyd_far, centers_c=centers_c, shift=shift))
         stats = _relocate_empty(stats, far)
@@ -636,6 +647,7 @@ def lloyd(
     shift: np.ndarray,
     chunk_size: int,
     bounds: bool | None = None,
+    spread: float = 0.0,
 ) -> KMeansResult:
     """Lloyd iterations from given centres (private: assumes validated input).
 
@@ -649,7 +661,11 @@ def lloyd(
     by a second pass with the same centres (rare, so not tracked every pass).
     ``bounds`` (default: arrays whose plain pass computes direct distances,
     at most 4 float32 or 8 float64 columns) runs the same iterations with
-    Hamerly's bounds (:func:`_lloyd_bounded`).
+    Hamerly's bounds (:func:`_lloyd_bounded`). ``spread`` is the data's
+    ``Σ_j var_j`` (0: unknown); where the squared shift is at most that, a
+    C-ordered array's GEMM passes read its rows as given: a dot product's
+    rounding error, ~eps·|x||c| against ~eps·|x - s||c - s| shifted, is then at
+    most about twice the shifted form's.
     """
     centers_c = np.asarray(centers_init, dtype=np.float64) - shift
     chunk = _kernel_chunk(X.shape[0]) if isinstance(X, np.ndarray) else chunk_size
@@ -658,13 +674,14 @@ def lloyd(
     if bounds is None:
         bounds = isinstance(X, np.ndarray) and X.shape[1] <= (
             _DIRECT_FEATURES if X.dtype == np.float32 else _DIRECT_FEATURES_F64)
+    raw = isinstance(X, np.ndarray) and X.flags.c_contiguous and float(shift @ shift) <= spread
     if bounds and max_iter > 0:
         assert isinstance(X, np.ndarray) and w is not None
         centers_c, n_iter = _lloyd_bounded(X, w, centers_c, max_iter=max_iter, tol=tol,
                                            shift=shift, chunk=chunk)
     else:
         for n_iter in range(1, max_iter + 1):
-            stats = _plain_pass(X, w, chunk, centers_c, shift, unit)
+            stats = _plain_pass(X, w, chunk, centers_c, shift, unit, raw)
             new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
             shift_tot = float(np.sum((new_c - centers_c) ** 2))
             centers_c = new_c
@@ -673,7 +690,7 @@ def lloyd(
     centers = centers_c + shift
     if isinstance(X, np.ndarray):
         assert w is not None
-        labels, inertia = assign_labels(X, w, centers, shift)
+        labels, inertia = assign_labels(X, w, centers, shift, raw)
         return KMeansResult(centers, labels, inertia, n_iter)
     stats = map_blocks_sum(X, w, chunk, partial(_lloyd_stats, centers_c=centers_c, shift=shift,
                                                 inertia=True, unit=unit))

@@ -222,4 +222,7 @@ def weighted_mean_variance(
         return float(weighted_sq_dev(kernel_block(Xb), np.ascontiguousarray(wb),
                                      np.ascontiguousarray(shift, dtype=np.float64)))
 
-    return map_blocks_sum(X, w, chunk_size, part) / (float(w.sum()) * X.shape[1])
+    # Blocks of ~4 MiB, as for the mean: k-means' chunk can be 1,024 rows, and
+    # 50 Python round trips made this pass 2.4 ms on W3 (50,000 x 64).
+    rows = max(chunk_size, (4 << 20) // (8 * max(X.shape[1], 1)))
+    return map_blocks_sum(X, w, rows, part) / (float(w.sum()) * X.shape[1])
