@@ -338,3 +338,59 @@ def test_float32_rows_far_from_the_origin_keep_the_shifted_gemm():
     forced = lloyd(X, np.ones(len(X)), X[rows].astype(np.float64), max_iter=30, tol=0.0,
                    shift=shift, chunk_size=1000, spread=np.inf)
     assert np.sum(forced.labels != ref.labels_) > 100
+
+
+def _plain_lloyd(X, w, centers_c, max_iter, tol, shift, chunk):
+    """Lloyd's GEMM passes, every row's sums afresh each pass (the reference)."""
+    from gaussmix.kmeans import _is_unit, _plain_pass
+
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        stats = _plain_pass(X, w, chunk, centers_c, shift, _is_unit(w))
+        new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
+        moved = float(np.sum((new_c - centers_c) ** 2))
+        centers_c = new_c
+        if moved <= tol:
+            break
+    return centers_c, n_iter
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(20, 3000), d=st.integers(5, 12),
+       k=st.integers(1, 9), dtype=st.sampled_from([np.float64, np.float32]),
+       weights=st.sampled_from(["unit", "integer", "real"]), distinct=st.integers(0, 5))
+def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, weights,
+                                                          distinct):
+    """Sums kept from pass to pass (only rows that change centre added) give the
+    plain passes' iterations, centres to round-off and final labels, on one
+    thread or two (700-row blocks); clusters that empty (few distinct rows,
+    zero weights) are relocated as by the plain pass."""
+    from gaussmix.execution import parallel
+    from gaussmix.kmeans import _lloyd_delta, assign_labels
+
+    if dtype == np.float64:
+        d = max(d, 9)  # the GEMM path: from 5 float32 or 9 float64 columns
+    rng = np.random.default_rng(seed)
+    if distinct:
+        X = rng.normal(size=(distinct, d))[rng.integers(0, distinct, n)].astype(dtype)
+    else:
+        X = (rng.normal(size=(n, d)) + rng.integers(0, 4, (n, 1)) * 2.0).astype(dtype)
+    w = {"unit": np.broadcast_to(1.0, (n,)), "integer": rng.integers(0, 3, n).astype(float),
+         "real": rng.uniform(0.1, 2.0, n)}[weights]
+    if w.sum() == 0:
+        w = np.ones(n)
+    shift = (w @ X.astype(np.float64)) / w.sum()
+    c0 = X[rng.choice(n, k, replace=n < k)].astype(np.float64) - shift
+    ref_c, ref_it = _plain_lloyd(X, w, c0, 40, 1e-20, shift, 700)
+    ref_labels, _ = assign_labels(X, w, ref_c + shift, shift)
+    runs = []
+    for threads in (1, 2):
+        with parallel(threads):
+            runs.append(_lloyd_delta(X, w, c0, max_iter=40, tol=1e-20, shift=shift, chunk=700,
+                                     raw=False))
+    for c, it, _ in runs:
+        assert it == ref_it
+        np.testing.assert_allclose(c, ref_c, rtol=1e-9, atol=1e-9)
+        labels, _ = assign_labels(X, w, c + shift, shift)
+        np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])

@@ -165,7 +165,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):  # type: ignore[mis
         self._weight_sum = data.total_weight
         # A block source keeps no per-row state during Lloyd: one more pass for labels.
         self.labels_ = best.labels if best.labels is not None else self.predict(X)
-        n_distinct = np.unique(self.labels_).size
+        n_distinct = int(np.count_nonzero(np.bincount(self.labels_, minlength=k)))
         if n_distinct < k:
             warnings.warn(
                 f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({k}): "
