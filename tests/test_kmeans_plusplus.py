@@ -48,38 +48,50 @@ def test_kmeans_plusplus_matches_the_textbook_form(dtype, n, d):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), distinct=st.integers(1, 40), n_centres=st.integers(1, 6),
-       spread=st.sampled_from([0.0, 0.3, 3.0, 30.0]))
-def test_kmeans_plusplus_skipping_pass_equals_the_full_pass(seed, distinct, n_centres, spread):
+       spread=st.sampled_from([0.0, 0.3, 3.0, 30.0]),
+       dtype=st.sampled_from([np.float64, np.float32]))
+def test_kmeans_plusplus_skipping_pass_equals_the_full_pass(seed, distinct, n_centres, spread,
+                                                            dtype):
     """Skipped distances never change a sum: seg sums, D(x)² and nearest centres are exact.
 
     Rows repeat a few distinct points (ties, zero distances), around centres
-    from coincident to far apart; the candidates are rows.
+    from coincident to far apart; the candidates are rows. Float32 rows take
+    float32 distances, and the wider margin keeps the skips exact.
     """
-    from gaussmix.kmeans_plusplus import _SEGMENT, _pp_scores, _pp_scores_skipping, _reach
+    from gaussmix.kmeans_plusplus import (
+        _SEGMENT,
+        _margin,
+        _pp_scores,
+        _pp_scores_skipping,
+        _reach,
+    )
 
     rng = np.random.default_rng(seed)
     d = 33
     points = rng.normal(size=(distinct, d)) + spread * rng.normal(size=(1, d)) * rng.integers(
         0, 3, size=(distinct, 1))
-    X = points[rng.integers(0, distinct, 2500)]
+    X = points[rng.integers(0, distinct, 2500)].astype(dtype)
     w = rng.integers(0, 3, X.shape[0]).astype(float)
-    centers = X[rng.choice(X.shape[0], n_centres + 1)]
-    old, prev = centers[:n_centres], centers[n_centres]
-    dist = ((X[:, None, :] - old[None]) ** 2).sum(axis=2)
+    centers = X[rng.choice(X.shape[0], n_centres + 1)].astype(np.float64)
+    old, prev = centers[:n_centres], centers[n_centres].astype(dtype)
+    dist = ((X.astype(np.float64)[:, None, :] - old[None]) ** 2).sum(axis=2)
     nearest, closest = dist.argmin(axis=1), dist.min(axis=1)
     cand = X[rng.choice(X.shape[0], 4)]
+    margin = _margin(dtype, d)
     n_seg = -(-X.shape[0] // _SEGMENT)
     want, got = np.zeros((n_seg, 4)), np.zeros((n_seg, 4))
     want_closest, got_closest = closest.copy(), closest.copy()
     _pp_scores(X, w, cand, want_closest, prev, 0, want)
     _pp_scores_skipping(X, w, cand, got_closest, nearest, prev, n_centres,
-                        _reach(centers, centers[-1:])[:, 0].copy(), _reach(centers, cand), 0, got)
+                        _reach(centers, centers[-1:], margin)[:, 0].copy(),
+                        _reach(centers, cand.astype(np.float64), margin), 0, got)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got_closest, want_closest)
-    full = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    full = ((X.astype(np.float64)[:, None, :] - centers[None]) ** 2).sum(axis=2)
     # each row's nearest centre is one at its D(x)² (ties: either)
-    np.testing.assert_allclose(full[np.arange(X.shape[0]), nearest], got_closest, rtol=1e-12,
-                               atol=1e-12)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(full[np.arange(X.shape[0]), nearest], got_closest, rtol=tol,
+                               atol=tol)
 
 
 def test_kmeans_plusplus_skips_most_distances_on_separated_clusters():
@@ -173,3 +185,42 @@ def test_first_kmeans_plusplus_draw_follows_the_weights(repeats):
         got = _draw(X, w, np.ones(n), np.zeros(n, dtype=np.intp), seg_w, u, np.empty(0), 0)
         assert got == np.searchsorted(cum, u * cum[-1], side="right")
         assert w[got] > 0
+
+
+def test_kmeans_plusplus_float32_skips_stay_exact_at_midpoints():
+    """Rows halfway between their nearest centre and a candidate sit on the
+    triangle inequality's boundary, where float32 rounding decides a skip:
+    with no margin the skipping pass's sums differ from the full pass's,
+    with float32's margin they are equal."""
+    from gaussmix.kmeans_plusplus import (
+        _SEGMENT,
+        _margin,
+        _pp_scores,
+        _pp_scores_skipping,
+        _reach,
+    )
+
+    d, n = 40, 3000
+    differ = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        a = rng.normal(scale=3.0, size=d).astype(np.float32)
+        cand = rng.normal(scale=3.0, size=(1, d)).astype(np.float32)
+        t = rng.uniform(0.5 - 3e-8, 0.5 + 3e-8, size=(n, 1))
+        X = (a * (1 - t) + cand * t).astype(np.float32)
+        closest = ((X.astype(np.float64) - a) ** 2).sum(axis=1)
+        n_seg = -(-n // _SEGMENT)
+        prev = np.empty(0, dtype=np.float32)
+        want = np.zeros((n_seg, 1))
+        _pp_scores(X, np.ones(n), cand, closest.copy(), prev, 0, want)
+        for margin in (0.0, _margin(np.float32, d)):
+            got = np.zeros((n_seg, 1))
+            _pp_scores_skipping(X, np.ones(n), cand, closest.copy(), np.zeros(n, dtype=np.intp),
+                                prev, 0, np.zeros(1),
+                                _reach(a[None].astype(np.float64), cand.astype(np.float64),
+                                       margin), 0, got)
+            if margin:
+                np.testing.assert_array_equal(got, want)
+            else:
+                differ += not np.array_equal(got, want)
+    assert differ  # the case is sharp: without the margin some skip is wrong
