@@ -288,6 +288,25 @@ def test_weighted_mean_accumulates_in_float64(dtype):
         np.testing.assert_allclose(weighted_mean(X, w, chunk), ref, rtol=1e-13)
 
 
+@pytest.mark.parametrize(("name", "dtype", "rows"), [
+    ("diag", np.float32, 12_500), ("spherical", np.float64, 12_500),  # 16 MiB of [x², x, 1]
+    ("tied", np.float32, 6_250), ("tied", np.float64, 3_125),  # 4 MiB of 2d + k a row
+    ("full", np.float32, 6_250),
+])
+def test_default_chunks_follow_each_layouts_temporaries(name, dtype, rows):
+    """50,000 x 64, k = 20 (the benchmark's W3): each layout's default chunk
+    holds about its target bytes of the temporaries its E-step makes."""
+    from gaussmix.covariance import get_model
+    from gaussmix.mixture import _model_chunk
+
+    model = get_model(name)
+    X = np.empty((50_000, 64), dtype=dtype)
+    chunk = _model_chunk(model, 20, X)
+    assert chunk == rows
+    width = model.layout.row_width(20, 64)
+    assert chunk * width * X.itemsize <= model.layout.chunk_bytes
+
+
 @pytest.mark.parametrize("n", [1, 3, 1000, 100_000, 1_000_003])
 def test_default_chunks_are_equal_and_even_in_number(n):
     """Default E-step chunks: at most the memory cap, 4m of them, equal to a row."""
@@ -297,7 +316,7 @@ def test_default_chunks_are_equal_and_even_in_number(n):
 
     model = get_model("diag")
     X = np.empty((n, 2))
-    cap = default_chunk_size(5, 2, model.layout.row_width(5, 2), 8)
+    cap = default_chunk_size(5, 2, model.layout.row_width(5, 2), 8, model.layout.chunk_bytes)
     chunk = _model_chunk(model, 5, X)
     sizes = [s.stop - s.start for s in iter_slices(n, chunk)]
     assert chunk <= cap and sum(sizes) == n

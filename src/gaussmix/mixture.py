@@ -69,11 +69,14 @@ def _data_cov(X: Any, w: np.ndarray | None, shift: np.ndarray, chunk: int) -> np
 
 
 def _model_chunk(model: CovarianceModel, n_components: int, X: np.ndarray) -> int:
-    """Default rows per chunk: this model's widest E-step temporary about 4 MiB in
-    X's dtype, cut evenly for the threads (:func:`~gaussmix.execution.chunks.balanced_chunk`)."""
+    """Default rows per chunk: this model's widest E-step temporary about its
+    layout's ``chunk_bytes`` in X's dtype, cut evenly for the threads
+    (:func:`~gaussmix.execution.chunks.balanced_chunk`)."""
     d = X.shape[1]
     itemsize = 4 if X.dtype == np.float32 else 8
-    cap = default_chunk_size(n_components, d, model.layout.row_width(n_components, d), itemsize)
+    layout = model.layout
+    cap = default_chunk_size(n_components, d, layout.row_width(n_components, d), itemsize,
+                             layout.chunk_bytes)
     return balanced_chunk(X.shape[0], cap)
 
 

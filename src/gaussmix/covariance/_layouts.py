@@ -70,6 +70,9 @@ class Layout:
     """Math shared by all covariance models with one storage layout."""
 
     name: str = ""
+    #: Target bytes of the widest temporary of one chunk (sets the default chunk
+    #: with :meth:`row_width`).
+    chunk_bytes: int = 4 * 2**20
 
     def row_width(self, n_components: int, n_features: int) -> int:
         """Values per row of the E-step's widest temporary (sets the default chunk)."""
@@ -247,6 +250,13 @@ class FullLayout(Layout):
 class TiedLayout(Layout):
     name = "tied"
 
+    def row_width(self, n_components: int, n_features: int) -> int:
+        # the shifted and the whitened rows and the (k, n) log-densities (the
+        # E-step is the spherical form in whitened rows): chunks of k d values
+        # a row were 962 rows on W3, and Python per chunk dominated (2 threads,
+        # per iteration: W3 float32 19.4 -> 14.4 ms, W2 float64 26.7 -> 19.8)
+        return 2 * n_features + n_components
+
     def shape(self, k: int, d: int) -> tuple[int, ...]:
         return (d, d)
 
@@ -283,8 +293,16 @@ class TiedLayout(Layout):
         return cov + reg * np.eye(cov.shape[-1])
 
 
+# The diagonal and spherical E-steps' chunks: 16 MiB of [x², x, 1], 4x the
+# default target. Fewer, larger chunks ran faster on every workload (2
+# threads, per iteration: W3 float32 diag 7.0 -> 6.3 ms, W2 float64 15.5 ->
+# 14.6, W4 float64 spherical 46.4 -> 43.5; benchmarks/NOTES.md #95).
+_QUADRATIC_CHUNK_BYTES = 16 * 2**20
+
+
 class DiagLayout(Layout):
     name = "diag"
+    chunk_bytes = _QUADRATIC_CHUNK_BYTES
 
     def row_width(self, n_components: int, n_features: int) -> int:
         # rows as [x², x, 1] and the (k, n) log-densities: no (n, k, d) array
@@ -343,6 +361,7 @@ class DiagLayout(Layout):
 
 class SphericalLayout(Layout):
     name = "spherical"
+    chunk_bytes = _QUADRATIC_CHUNK_BYTES
 
     def row_width(self, n_components: int, n_features: int) -> int:
         # rows as [x², x, 1] and the (k, n) log-densities: no (n, k, d) array

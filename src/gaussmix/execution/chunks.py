@@ -35,14 +35,15 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def default_chunk_size(n_components: int, n_features: int, width: int | None = None,
-                       itemsize: int = 8) -> int:
-    """Rows per chunk so that the widest per-row temporary is about 4 MiB.
+                       itemsize: int = 8, target: int = _CHUNK_BYTES) -> int:
+    """Rows per chunk so that the widest per-chunk temporary is about ``target``
+    bytes (default 4 MiB).
 
     ``width`` is that temporary's values per row (default ``k * d``: the
     (chunk, k, d) of full covariances); ``itemsize`` its bytes per value.
     """
     width = max(n_components * n_features if width is None else width, 1)
-    return int(min(_MAX_CHUNK, max(_MIN_CHUNK, _CHUNK_BYTES // (itemsize * width))))
+    return int(min(_MAX_CHUNK, max(_MIN_CHUNK, target // (itemsize * width))))
 
 
 def balanced_chunk(n_rows: int, cap: int) -> int:
