@@ -27,14 +27,17 @@ def _plusplus_reference(X, w, k, rng, shift, trials):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize(("n", "d"), [(600, 3), (3000, 3), (30_000, 3), (3000, 40)])
-def test_kmeans_plusplus_matches_the_textbook_form(dtype, n, d):
+@pytest.mark.parametrize(("n", "d", "offset"), [(600, 3, 0.0), (3000, 3, 0.0), (30_000, 3, 0.0),
+                                                (3000, 40, 0.0), (3000, 40, 1e4)])
+def test_kmeans_plusplus_matches_the_textbook_form(dtype, n, d, offset):
     """(30,000 rows: draws span several of the segments that carry partial sums;
-    40 features: passes skip the distances the triangle inequality rules out.)"""
+    40 features: passes skip the distances the triangle inequality rules out;
+    an offset of 1e4: float32 distances of rows far from the origin, whose
+    differences are exact.)"""
     from gaussmix.execution import parallel
     from gaussmix.kmeans_plusplus import kmeans_plusplus
 
-    X = blobs(n, d, 6, seed=4).astype(dtype)
+    X = (blobs(n, d, 6, seed=4) + offset).astype(dtype)
     w = np.random.default_rng(0).integers(0, 3, n).astype(float)
     shift = X.astype(np.float64).mean(axis=0)
     with parallel(2):
