@@ -346,3 +346,20 @@ def test_small_full_kernels_match_numpy(dtype, d):
     for j in range(k):
         D = Xc.astype(np.float64) - c[j].astype(np.float64)
         np.testing.assert_allclose(Sc[j], (D.T * wr[j].astype(np.float64)) @ D, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("dtype", "p"), [(np.float32, 129), (np.float32, 17), (np.float64, 129)])
+def test_component_major_product_matches_numpy(dtype, p):
+    """``W @ A.T`` into the (k, n) layout, whichever way round BLAS runs it
+    (wide float32 products go through ``A @ W.T`` and a tiled transposition,
+    including a last tile of fewer than 16 rows)."""
+    from gaussmix.estep import _product_kn
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(1003, p)).astype(dtype)
+    W = rng.normal(size=(7, p)).astype(dtype)
+    got = _product_kn(A, W, dtype, False)
+    assert got.shape == (7, 1003) and got.dtype == dtype and got.flags.c_contiguous
+    ref = W.astype(np.float64) @ A.astype(np.float64).T
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())

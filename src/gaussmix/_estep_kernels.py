@@ -177,6 +177,21 @@ def full_distances_small(X, shift, P, Mc, out):  # type: ignore[no-untyped-def]
 
 
 @kernel
+def transpose_into(Qt, Q):
+    """``Q[j, i] = Qt[i, j]``: a GEMM's (n, k) product into the component-major layout.
+
+    By 16-row tiles, so that the tile's k columns are written while its rows
+    are in L1.
+    """
+    n, k = Qt.shape
+    for lo in range(0, n, 16):
+        hi = min(n, lo + 16)
+        for i in range(lo, hi):
+            for j in range(k):
+                Q[j, i] = Qt[i, j]
+
+
+@kernel
 def max_shifted(L, m):  # type: ignore[no-untyped-def]
     """Like :func:`log_prob_shifted` for complete log-probabilities ``L`` (k, n)."""
     k, n = L.shape
