@@ -307,6 +307,24 @@ def test_default_chunks_follow_each_layouts_temporaries(name, dtype, rows):
     assert chunk * width * X.itemsize <= model.layout.chunk_bytes
 
 
+@pytest.mark.parametrize("name", ["diag", "spherical"])
+def test_large_data_keeps_lean_chunks(name):
+    """Past 64 MiB of [x², x, 1] in all, diag/spherical chunks go back to the
+    4 MiB target: 1,000,000 x 16 float64 in 64 chunks of 15,625 rows (4 MiB
+    of temporaries each, not 16), while 100,000 rows take the larger chunks."""
+    from gaussmix.covariance import get_model
+    from gaussmix.mixture import _model_chunk
+
+    model = get_model(name)
+    width = model.layout.row_width(10, 16)
+    big = np.lib.stride_tricks.as_strided(np.empty(16), shape=(1_000_000, 16),
+                                          strides=(0, 8))  # shape without the memory
+    assert _model_chunk(model, 10, big) == 15_625
+    assert 15_625 * width * 8 <= 4 * 2**20
+    small = big[:100_000]
+    assert _model_chunk(model, 10, small) == 25_000  # 4 chunks (4 MiB would make 8)
+
+
 @pytest.mark.parametrize("n", [1, 3, 1000, 100_000, 1_000_003])
 def test_default_chunks_are_equal_and_even_in_number(n):
     """Default E-step chunks: at most the memory cap, 4m of them, equal to a row."""

@@ -70,13 +70,17 @@ def _data_cov(X: Any, w: np.ndarray | None, shift: np.ndarray, chunk: int) -> np
 
 def _model_chunk(model: CovarianceModel, n_components: int, X: np.ndarray) -> int:
     """Default rows per chunk: this model's widest E-step temporary about its
-    layout's ``chunk_bytes`` in X's dtype, cut evenly for the threads
+    layout's ``chunk_bytes`` in X's dtype (4 MiB past ``big_chunks_up_to`` of
+    it over all rows), cut evenly for the threads
     (:func:`~gaussmix.execution.chunks.balanced_chunk`)."""
-    d = X.shape[1]
+    n, d = X.shape
     itemsize = 4 if X.dtype == np.float32 else 8
     layout = model.layout
-    cap = default_chunk_size(n_components, d, layout.row_width(n_components, d), itemsize,
-                             layout.chunk_bytes)
+    width = layout.row_width(n_components, d)
+    if n * width * itemsize <= layout.big_chunks_up_to:
+        cap = default_chunk_size(n_components, d, width, itemsize, layout.chunk_bytes)
+    else:
+        cap = default_chunk_size(n_components, d, width, itemsize)
     return balanced_chunk(X.shape[0], cap)
 
 

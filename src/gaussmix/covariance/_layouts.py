@@ -71,8 +71,10 @@ class Layout:
 
     name: str = ""
     #: Target bytes of the widest temporary of one chunk (sets the default chunk
-    #: with :meth:`row_width`).
+    #: with :meth:`row_width`) on data whose whole temporary would be at most
+    #: ``big_chunks_up_to`` bytes; otherwise the default target, 4 MiB.
     chunk_bytes: int = 4 * 2**20
+    big_chunks_up_to: int = 0
 
     def row_width(self, n_components: int, n_features: int) -> int:
         """Values per row of the E-step's widest temporary (sets the default chunk)."""
@@ -293,16 +295,21 @@ class TiedLayout(Layout):
         return cov + reg * np.eye(cov.shape[-1])
 
 
-# The diagonal and spherical E-steps' chunks: 16 MiB of [x², x, 1], 4x the
-# default target. Fewer, larger chunks ran faster on every workload (2
-# threads, per iteration: W3 float32 diag 7.0 -> 6.3 ms, W2 float64 15.5 ->
-# 14.6, W4 float64 spherical 46.4 -> 43.5; benchmarks/NOTES.md #95).
+# The diagonal and spherical E-steps' chunks on small data: 16 MiB of
+# [x², x, 1], 4x the default target. Fewer, larger chunks ran faster where
+# the data made only a few of them (2 threads, per iteration: W3 float32 diag
+# 7.0 -> 6.3 ms, W2 float64 15.5 -> 14.6; benchmarks/NOTES.md #95). On large
+# data they gained nothing and took 4x the memory (1,000,000 x 16 float64:
+# +11.6 -> +45.4 MiB at the peak, 68-70 ms an iteration either way; #100),
+# so past 64 MiB of [x², x, 1] in all, chunks keep the 4 MiB target.
 _QUADRATIC_CHUNK_BYTES = 16 * 2**20
+_QUADRATIC_BIG_CHUNKS_UP_TO = 64 * 2**20
 
 
 class DiagLayout(Layout):
     name = "diag"
     chunk_bytes = _QUADRATIC_CHUNK_BYTES
+    big_chunks_up_to = _QUADRATIC_BIG_CHUNKS_UP_TO
 
     def row_width(self, n_components: int, n_features: int) -> int:
         # rows as [x², x, 1] and the (k, n) log-densities: no (n, k, d) array
@@ -362,6 +369,7 @@ class DiagLayout(Layout):
 class SphericalLayout(Layout):
     name = "spherical"
     chunk_bytes = _QUADRATIC_CHUNK_BYTES
+    big_chunks_up_to = _QUADRATIC_BIG_CHUNKS_UP_TO
 
     def row_width(self, n_components: int, n_features: int) -> int:
         # rows as [x², x, 1] and the (k, n) log-densities: no (n, k, d) array
