@@ -229,8 +229,7 @@ def kmeans_plusplus(
     leaving each 1,024-row segment's sums, so that a draw reads one segment.
     """
     n, d = X.shape
-    # the kernels' row dtype (kernel_block): float32 kept, anything else float64
-    dt = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+    dt = kernel_block(X[:0]).dtype.type  # the rows' dtype as the kernels take them
     margin = _margin(dt, d)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
@@ -247,8 +246,10 @@ def kmeans_plusplus(
     seg_w = np.add.reduceat(w, np.arange(0, n, _SEGMENT)) if n else np.zeros(0)
     centers[0] = X[_draw(X, w, closest, nearest, seg_w, float(rng.uniform()), none, 0)]
 
+    first = centers[0].astype(dt)
+
     def first_pass(sl: slice, wb: np.ndarray, out: np.ndarray) -> None:
-        _pp_first(kernel_block(X[sl]), wb, centers[0].astype(dt), closest[sl], sl.start, out)
+        _pp_first(kernel_block(X[sl]), wb, first, closest[sl], sl.start, out)
 
     def scores(sl: slice, wb: np.ndarray, cand: np.ndarray, prev: np.ndarray, label: int,
                reach: tuple[np.ndarray, np.ndarray] | None, out: np.ndarray) -> None:
@@ -273,9 +274,10 @@ def kmeans_plusplus(
                   _reach(centers[:c], cand_x, margin))
                  if d >= _PRUNE_FEATURES else None)
         seg_pots = np.zeros((n_seg, n_local_trials))
-        map_blocks(rows, w, chunk, partial(scores, cand=cand_x.astype(dt), prev=prev,
+        cand_k = cand_x.astype(dt)  # in the rows' dtype for the kernels
+        map_blocks(rows, w, chunk, partial(scores, cand=cand_k, prev=prev,
                                            label=c - 1, reach=reach, out=seg_pots))
         best = int(np.argmin(seg_pots.sum(axis=0)))
         centers[c] = cand_x[best]
-        pot, prev = seg_pots[:, best], cand_x[best].astype(dt)
+        pot, prev = seg_pots[:, best], cand_k[best]
     return centers
