@@ -144,3 +144,25 @@ def test_distinct_rows_counts_rows_not_projections():
     check_distinct_rows(big, np.ones(big.shape[0]), 3)
     with pytest.raises(ValueError, match="only 3 distinct row"):
         check_distinct_rows(big, np.ones(big.shape[0]), 4)
+
+
+@pytest.mark.parametrize("n_jobs", [2, 3])
+def test_column_range_by_threads_matches_numpy_and_flags_nonfinite(monkeypatch, n_jobs):
+    """Past the size limit the rows are split over the threads: the same ranges, NaN kept."""
+    import gaussmix._validation as v
+    from gaussmix.execution import parallel
+
+    monkeypatch.setattr(v, "_PARALLEL_RANGE_BYTES", 0)
+    calls = []
+    original = v._rows_range
+    monkeypatch.setattr(v, "_rows_range", lambda X: calls.append(X.shape[0]) or original(X))
+    X = np.random.default_rng(0).normal(size=(3001, 5))
+    X[2990, 3] = np.nan  # in the last part only
+    with parallel(n_jobs):
+        lo, hi = v._column_range(X)
+    assert sorted(calls) == sorted(np.diff(np.linspace(0, 3001, n_jobs + 1).astype(int)))
+    np.testing.assert_array_equal(np.delete(lo, 3), np.delete(X.min(axis=0), 3))
+    np.testing.assert_array_equal(np.delete(hi, 3), np.delete(X.max(axis=0), 3))
+    assert np.isnan(lo[3]) and np.isnan(hi[3])
+    with pytest.raises(ValueError, match=r"NaN \(first at row 2990, column 3"):
+        GaussianMixture(2, n_jobs=n_jobs).fit(X)

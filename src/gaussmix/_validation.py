@@ -9,9 +9,20 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, Options
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from .execution.chunks import current_n_jobs, thread_pool
+
+# From this size the column ranges are taken by row parts on the fit's
+# threads (NumPy's reductions release the GIL; below it a part costs less
+# than handing it to a thread).
+_PARALLEL_RANGE_BYTES = 8 << 20
+
 
 def _column_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column minima and maxima of a non-empty X, float64; NaN where a column has NaN.
+
+    Large C-ordered arrays are split by rows over the threads of the
+    enclosing :func:`~gaussmix.execution.parallel` block (W3, 50,000 x 64
+    float64, 2 threads: benchmarks/NOTES.md #102).
 
     NumPy's ``minimum``/``maximum`` propagate NaN, so a column holding NaN or
     ±inf has a non-finite minimum or maximum: no separate finiteness pass. A
@@ -21,6 +32,18 @@ def _column_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     float32: 4.1 ms -> 0.7 ms, the compiled one-pass loop it replaces did not
     vectorise).
     """
+    n_jobs = current_n_jobs()
+    if n_jobs > 1 and X.nbytes >= _PARALLEL_RANGE_BYTES and X.flags.c_contiguous:
+        cuts = np.linspace(0, X.shape[0], n_jobs + 1).astype(int)
+        parts = list(thread_pool(n_jobs).map(lambda a, b: _rows_range(X[a:b]), cuts[:-1],
+                                             cuts[1:]))
+        return (np.minimum.reduce([lo for lo, _ in parts]),
+                np.maximum.reduce([hi for _, hi in parts]))
+    return _rows_range(X)
+
+
+def _rows_range(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_column_range` on the calling thread."""
     n, d = X.shape
     g = max(1, 4096 // max(d, 1)) if X.flags.c_contiguous else 1
     m = (n // g) * g
