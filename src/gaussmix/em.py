@@ -14,7 +14,8 @@ import numpy as np
 
 from .covariance import CovarianceModel
 from .estep import ESTEPS, GMMParams, rows_log_density
-from .execution import map_blocks_sum
+from .estep_pruned import prunable, pruned_step
+from .execution import RowSlices, map_blocks_sum
 from .kmeans import nearest_center
 from .mstep import mstep
 from .stats import SuffStats
@@ -126,10 +127,19 @@ def run_em(
     converged = False
     repaired = False
     n_iter = 0
+    # float32 diag/spherical in memory: each row's best component, kept from one
+    # iteration to the next, lets the E-step skip the far components (estep_pruned)
+    labels = np.zeros(X.shape[0], dtype=np.int32) if prunable(X, model, assignment) else None
+    labelled = False
     for n_iter in range(1, max_iter + 1):
-        stats = map_blocks_sum(
-            X, w, chunk_size, partial(estep, params=params, model=model, shift=shift)
-        )
+        if labels is not None:
+            stats = map_blocks_sum(RowSlices(X.shape[0]), w, chunk_size,
+                                   pruned_step(X, labels, labelled, params, model, shift))
+            labelled = True
+        else:
+            stats = map_blocks_sum(
+                X, w, chunk_size, partial(estep, params=params, model=model, shift=shift)
+            )
         total = stats.total_weight
         objective = stats.objective
         if prior is not None:
@@ -150,6 +160,7 @@ def run_em(
         for ev in new_events:
             logger.debug("collapse: %s", ev)
         events.extend(new_events)
+        labelled = labelled and not new_events  # reseeded or dropped: anchors from scratch
         if not repaired and _converged(lower_bound, previous, tol, stopping, total):
             converged = not new_events
             if converged:

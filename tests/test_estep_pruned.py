@@ -1,0 +1,167 @@
+"""The pruned soft E-step (float32 diag/spherical): exact skips, the ordinary E-step's result."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gaussmix import GaussianMixture
+from gaussmix.covariance import get_model
+from gaussmix.estep import GMMParams, estep_soft
+from gaussmix.estep_pruned import (
+    estep_pruned,
+    estep_soft_labelling,
+    prunable,
+    pruned_constants,
+)
+
+
+def _mixture(rng, k, d, spread, layout):
+    means = rng.normal(scale=spread, size=(k, d))
+    if layout == "diag":
+        cov = rng.uniform(0.2, 3.0, size=(k, d))
+    else:
+        cov = rng.uniform(0.2, 3.0, size=k)
+    weights = rng.dirichlet(np.ones(k))
+    model = get_model(layout)
+    pc = model.layout.precisions_cholesky(cov)
+    return GMMParams(weights, means, cov, pc), model
+
+
+def _rows(rng, params, n, layout):
+    k, d = params.means.shape
+    comp = rng.choice(k, size=n, p=params.weights)
+    sd = np.sqrt(params.covariances[comp])
+    if layout == "spherical":
+        sd = sd[:, None]
+    return (params.means[comp] + sd * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def _stats(s):
+    return np.concatenate([s.nk, s.sk.ravel(), s.Sk.ravel(), [s.objective]])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 7), d=st.sampled_from([16, 23]),
+       spread=st.sampled_from([0.5, 4.0, 15.0, 60.0]),
+       layout=st.sampled_from(["diag", "spherical"]), stale=st.booleans())
+def test_pruned_estep_equals_the_ordinary_one(seed, k, d, spread, layout, stale):
+    """From overlapping to far-apart components, with fresh or stale anchors: the
+    statistics and the objective of the ordinary E-step, to float32 rounding;
+    the skips themselves are exact (no skip at all gives the same bits)."""
+    rng = np.random.default_rng(seed)
+    params, model = _mixture(rng, k, d, spread, layout)
+    X = _rows(rng, params, 700, layout)
+    w = rng.integers(0, 3, X.shape[0]).astype(float)
+    shift = X.astype(np.float64).mean(axis=0) + rng.normal(scale=0.1, size=d)
+    rows = slice(0, X.shape[0])
+    want = estep_soft(X, w, params, model, shift)
+    labels = np.zeros(X.shape[0], dtype=np.intp)
+    got_first = estep_soft_labelling(rows, w, X=X, labels=labels, params=params, model=model,
+                                     shift=shift)
+    np.testing.assert_array_equal(_stats(got_first), _stats(want))
+    if stale:  # anchors that are not the best component: the bound still holds
+        labels = rng.integers(0, k, X.shape[0]).astype(np.intp)
+    consts = pruned_constants(params, model, shift)
+    before = labels.copy()
+    got = estep_pruned(rows, w, X=X, labels=labels, consts=consts)
+    scale = np.abs(_stats(want)).max()
+    np.testing.assert_allclose(_stats(got), _stats(want), rtol=2e-4, atol=2e-5 * scale)
+    # no skips: separations 0 rule nothing out
+    blind = consts._replace(sep=np.zeros_like(consts.sep))
+    labels_blind = before.copy()
+    got_blind = estep_pruned(rows, w, X=X, labels=labels_blind, consts=blind)
+    np.testing.assert_array_equal(_stats(got), _stats(got_blind))
+    np.testing.assert_array_equal(labels, labels_blind)
+    # the labels left are each row's best component (as the ordinary E-step's, unweighted)
+    estep_soft_labelling(rows, np.ones(X.shape[0]), X=X, labels=before, params=params,
+                         model=model, shift=shift)
+    assert (labels == before).mean() > 0.99  # float32 near-ties may differ
+
+
+def test_pruned_estep_skips_far_components():
+    """Far-apart components are never evaluated: poisoning their means changes nothing."""
+    rng = np.random.default_rng(3)
+    k, d = 6, 20
+    params, model = _mixture(rng, k, d, 200.0, "diag")
+    X = _rows(rng, params, 500, "diag")
+    comp = np.argmin(((X[:, None, :] - params.means[None]) ** 2).sum(axis=2), axis=1)
+    X, comp = X[comp < 3], comp[comp < 3]  # rows of components 0-2 only
+    w = np.ones(X.shape[0])
+    shift = X.astype(np.float64).mean(axis=0)
+    consts = pruned_constants(params, model, shift)
+    labels = comp.astype(np.intp)
+    clean = estep_pruned(slice(0, X.shape[0]), w, X=X, labels=labels.copy(), consts=consts)
+    means = consts.means.copy()
+    means[3:] = np.nan  # a distance taken to components 3-5 would be NaN
+    poisoned = estep_pruned(slice(0, X.shape[0]), w, X=X, labels=labels.copy(),
+                            consts=consts._replace(means=means))
+    np.testing.assert_array_equal(_stats(poisoned), _stats(clean))
+    np.testing.assert_array_equal(clean.nk[3:], 0.0)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "VEI", "EVI"])
+def test_em_with_pruning_reaches_the_ordinary_fit(monkeypatch, covariance_type):
+    """A float32 fit from the same start: the same log-likelihood and means to float32 rounding."""
+    import gaussmix.em as em
+
+    rng = np.random.default_rng(0)
+    params, _ = _mixture(rng, 5, 17, 6.0, "diag")
+    X = _rows(rng, params, 3000, "diag")
+    assert prunable(X, get_model(covariance_type), "soft")
+    kw = dict(covariance_type=covariance_type, random_state=1, max_iter=15, tol=0.0)
+    pruned = GaussianMixture(5, **kw).fit(X)
+    monkeypatch.setattr(em, "prunable", lambda *a: False)
+    plain = GaussianMixture(5, **kw).fit(X)
+    assert pruned.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-6)
+    np.testing.assert_allclose(pruned.means_, plain.means_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(pruned.predict(X), plain.predict(X))
+
+
+def test_pruning_only_where_it_applies():
+    X32 = np.zeros((10, 16), dtype=np.float32)
+    diag = get_model("diag")
+    assert prunable(X32, diag, "soft")
+    assert not prunable(X32.astype(np.float64), diag, "soft")  # float64: cut at 700 nats
+    assert not prunable(X32[:, :8], diag, "soft")  # few features
+    assert not prunable(X32, diag, "hard")
+    assert not prunable(X32, get_model("full"), "soft")
+    assert not prunable(X32, get_model("EII"), "soft")  # pooled statistics
+
+
+def test_pruned_fit_survives_a_collapse_and_dropped_components():
+    """Components reseeded or dropped mid-fit: the anchors are rebuilt, the fit stays valid."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 16)).astype(np.float32)
+    X[:3] = X[0]  # a tight spot for a component to collapse onto
+    for policy in ("reseed", "drop"):
+        g = GaussianMixture(12, covariance_type="diag", reg_covar=0.0, on_collapse=policy,
+                            means_init=np.vstack([X[:1], rng.normal(size=(11, 16))]),
+                            max_iter=30, random_state=0).fit(X)
+        assert np.isfinite(g.lower_bound_)
+        assert np.isfinite(g.score(X))
+
+
+@pytest.mark.parametrize("d", [2, 3, 16])
+def test_pruned_estep_keeps_components_near_the_cut(d):
+    """The sharp case: a component whose only responsibilities lie just inside
+    float32's 87-nat cut. Its rows must be evaluated (nk > 0 exactly as without
+    skips); a bound that skipped a little too eagerly would leave it at 0."""
+    rng = np.random.default_rng(d)
+    hits = 0
+    for sep in np.linspace(12.0, 20.0, 9):  # log-density gaps sep² / 2 - sep x_1 around the cut
+        means = np.zeros((2, d))
+        means[1, 0] = sep
+        params = GMMParams(np.array([0.5, 0.5]), means, np.ones(2), np.ones(2))
+        model = get_model("spherical")
+        X = rng.normal(size=(400, d)).astype(np.float32)  # all from component 0
+        w = np.ones(X.shape[0])
+        shift = np.zeros(d)
+        consts = pruned_constants(params, model, shift)
+        got = estep_pruned(slice(0, 400), w, X=X, labels=np.zeros(400, dtype=np.intp),
+                           consts=consts)
+        blind = estep_pruned(slice(0, 400), w, X=X, labels=np.zeros(400, dtype=np.intp),
+                             consts=consts._replace(sep=np.zeros((2, 2))))
+        np.testing.assert_array_equal(_stats(got), _stats(blind))
+        hits += got.nk[1] > 0
+    assert 0 < hits < 9  # some separations put rows inside the cut, some outside
