@@ -129,13 +129,13 @@ def run_em(
     n_iter = 0
     # float32 diag/spherical in memory: each row's best component, kept from one
     # iteration to the next, lets the E-step skip the far components (estep_pruned)
-    labels = np.zeros(X.shape[0], dtype=np.int32) if prunable(X, model, assignment) else None
-    labelled = False
+    pruned = prunable(X, model, assignment)
+    labels: np.ndarray | None = None
     for n_iter in range(1, max_iter + 1):
-        if labels is not None:
-            stats = map_blocks_sum(RowSlices(X.shape[0]), w, chunk_size,
-                                   pruned_step(X, labels, labelled, params, model, shift))
-            labelled = True
+        if pruned:
+            assert w is not None
+            labels, step = pruned_step(X, w, labels, params, model, shift)
+            stats = map_blocks_sum(RowSlices(X.shape[0]), w, chunk_size, step)
         else:
             stats = map_blocks_sum(
                 X, w, chunk_size, partial(estep, params=params, model=model, shift=shift)
@@ -160,7 +160,8 @@ def run_em(
         for ev in new_events:
             logger.debug("collapse: %s", ev)
         events.extend(new_events)
-        labelled = labelled and not new_events  # reseeded or dropped: anchors from scratch
+        if new_events:  # reseeded or dropped components: anchors from scratch
+            labels = None
         if not repaired and _converged(lower_bound, previous, tol, stopping, total):
             converged = not new_events
             if converged:

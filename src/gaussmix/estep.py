@@ -336,13 +336,7 @@ def estep_soft(
     memory traffic); each block's statistics are then added in float64.
     """
     dtype = compute_dtype(X)
-    return soft_rows_stats(X, w, _soft_rows(X, w, params, model, shift, dtype, scratch=True),
-                           model, shift, dtype)
-
-
-def soft_rows_stats(X: np.ndarray, w: np.ndarray, r: _SoftRows, model: CovarianceModel,
-                    shift: np.ndarray, dtype: type) -> SuffStats:
-    """The statistics of a block from its :func:`_soft_rows`."""
+    r = _soft_rows(X, w, params, model, shift, dtype, scratch=True)
     if r.A is None:
         return stats_from_shifted_rows(np.asarray(X, dtype=dtype), shift.astype(dtype), w, r.wr,
                                        model.stats_kind, r.objective, r.nnz)

@@ -10,12 +10,10 @@ under component ``j`` is at most
 with ``p_j`` the component's smallest precision and ``a`` any component,
 since ``(x - μ_j)' P_j (x - μ_j) >= p_j ||x - μ_j||²`` and
 ``||x - μ_a||² <= D_a / p_a`` by the triangle inequality. With ``a`` the
-row's best component of the last iteration, a row needs its distance to
-``a`` and to the few components that bound does not rule out, taken
-directly (``Σ p (x - μ)²``: no ``[x², x, 1]``, no GEMM, no (k, n) arrays),
-and the statistics add up as it goes. The first iteration, and any after a
-collapse repair, runs the ordinary E-step and leaves each row's best
-component (:func:`estep_soft_labelling`).
+row's best component of the last iteration (at first: its nearest mean),
+a row needs its distance to ``a`` and to the few components that bound
+does not rule out, taken directly (``Σ p (x - μ)²``: no ``[x², x, 1]``, no
+GEMM, no (k, n) arrays), and the statistics add up as it goes.
 
 The skips are exact: the bound is loosened by float32's rounding of the
 distances, and a component is skipped only when even that bound puts it a
@@ -28,6 +26,7 @@ directly instead of by the GEMM's expansion, which loses more).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -38,7 +37,8 @@ from ._estep_kernels import cutoff
 from ._jit import kernel
 from .covariance import CovarianceModel
 from .covariance._layouts import _LOG_2PI
-from .estep import GMMParams, _soft_rows, compute_dtype, soft_rows_stats
+from .estep import GMMParams, compute_dtype
+from .kmeans import assign_labels
 from .stats import SuffStats
 
 # Fewer features: the GEMM path's product is cheap and a row's bookkeeping
@@ -178,31 +178,6 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, G):  
     return obj
 
 
-@kernel
-def _best_components(wr, labels):  # type: ignore[no-untyped-def]
-    """Each column's first largest entry of a (k, n) array, into ``labels``."""
-    k, n = wr.shape
-    for i in range(n):
-        labels[i] = 0
-    best = wr[0].copy()
-    for j in range(1, k):
-        for i in range(n):
-            v = wr[j, i]
-            if v > best[i]:
-                best[i] = v
-                labels[i] = j
-
-
-def estep_soft_labelling(sl: slice, w: np.ndarray, *, X: np.ndarray, labels: np.ndarray,
-                         params: GMMParams, model: CovarianceModel,
-                         shift: np.ndarray) -> SuffStats:
-    """The ordinary soft E-step of rows ``sl``, leaving each row's best component in ``labels``."""
-    Xb = X[sl]
-    r = _soft_rows(Xb, w, params, model, shift, np.float32, scratch=True)
-    _best_components(r.wr, labels[sl])
-    return soft_rows_stats(Xb, w, r, model, shift, np.float32)
-
-
 def estep_pruned(sl: slice, w: np.ndarray, *, X: np.ndarray, labels: np.ndarray,
                  consts: PrunedConstants) -> SuffStats:
     """The soft E-step of rows ``sl`` by :func:`_pruned_soft_rows` (``labels``: anchors)."""
@@ -216,11 +191,16 @@ def estep_pruned(sl: slice, w: np.ndarray, *, X: np.ndarray, labels: np.ndarray,
                      np.ascontiguousarray(G[:, :d]), float(obj))
 
 
-def pruned_step(X: np.ndarray, labels: np.ndarray, labelled: bool, params: GMMParams,
-                model: CovarianceModel, shift: np.ndarray) -> Any:
-    """The block function of this iteration's E-step over ``RowSlices``."""
-    if labelled:
-        return partial(estep_pruned, X=X, labels=labels,
-                       consts=pruned_constants(params, model, shift))
-    return partial(estep_soft_labelling, X=X, labels=labels, params=params, model=model,
-                   shift=shift)
+def pruned_step(X: np.ndarray, w: np.ndarray, labels: np.ndarray | None, params: GMMParams,
+                model: CovarianceModel, shift: np.ndarray,
+                ) -> tuple[np.ndarray, Callable[[slice, np.ndarray], SuffStats]]:
+    """This iteration's anchors and the block function of its E-step over ``RowSlices``.
+
+    Without ``labels`` (the first iteration, or one after a collapse repair)
+    each row's anchor is its nearest mean (one k-means assignment pass): any
+    component gives a valid bound, a close one a tight bound.
+    """
+    if labels is None:
+        labels = assign_labels(X, w, params.means, shift)[0]
+    return labels, partial(estep_pruned, X=X, labels=labels,
+                           consts=pruned_constants(params, model, shift))
