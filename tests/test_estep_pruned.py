@@ -156,3 +156,29 @@ def test_pruned_estep_keeps_components_near_the_cut(d):
         np.testing.assert_array_equal(_stats(got), _stats(blind))
         hits += got.nk[1] > 0
     assert 0 < hits < 9  # some separations put rows inside the cut, some outside
+
+
+def test_default_fit_starts_pruning_from_the_kmeans_partition(monkeypatch):
+    """The k-means start's labels anchor the first pruned E-step (no assignment
+    pass); with restarts each fit finds its own anchors. The fits equal the
+    unpruned ones to float32 rounding."""
+    import gaussmix.em as em
+    import gaussmix.estep_pruned as ep
+    import gaussmix.mixture as mixture
+
+    rng = np.random.default_rng(2)
+    params, _ = _mixture(rng, 4, 18, 8.0, "diag")
+    X = _rows(rng, params, 2000, "diag")
+    calls = []
+    original = ep.assign_labels
+    monkeypatch.setattr(ep, "assign_labels", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    one = GaussianMixture(4, covariance_type="diag", random_state=0).fit(X)
+    assert calls == []
+    three = GaussianMixture(4, covariance_type="diag", random_state=0, n_init=3).fit(X)
+    assert len(calls) == 3
+    monkeypatch.setattr(em, "prunable", lambda *a: False)
+    monkeypatch.setattr(mixture, "prunable", lambda *a: False)
+    for pruned, n_init in ((one, 1), (three, 3)):
+        plain = GaussianMixture(4, covariance_type="diag", random_state=0, n_init=n_init).fit(X)
+        assert pruned.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-6)
+        np.testing.assert_allclose(pruned.means_, plain.means_, rtol=1e-4, atol=1e-4)

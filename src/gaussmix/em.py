@@ -106,6 +106,7 @@ def run_em(
     stopping: str = "absolute",
     prior: ConjugatePrior | None = None,
     guard: CollapseGuard | None = None,
+    anchors: np.ndarray | None = None,
 ) -> EMResult:
     """Iterate E- and M-steps from ``params`` (private: assumes valid input).
 
@@ -118,7 +119,9 @@ def run_em(
     log prior density), which MAP EM never decreases. With a ``guard`` the
     M-step handles degenerate components (:mod:`gaussmix.collapse`); after a
     reseed or drop the next change is not tested for convergence, since the
-    objective then belongs to a different model.
+    objective then belongs to a different model. ``anchors`` (one component
+    per row, e.g. the starting partition's; overwritten) start the pruned
+    E-step (:mod:`gaussmix.estep_pruned`) where it applies.
     """
     estep = ESTEPS[assignment]
     lower_bound = -np.inf
@@ -130,7 +133,7 @@ def run_em(
     # float32 diag/spherical in memory: each row's best component, kept from one
     # iteration to the next, lets the E-step skip the far components (estep_pruned)
     pruned = prunable(X, model, assignment)
-    labels: np.ndarray | None = None
+    labels = anchors if pruned else None
     for n_iter in range(1, max_iter + 1):
         if pruned:
             assert w is not None

@@ -66,7 +66,7 @@ def initial_stats(
     shift: np.ndarray,
     chunk_size: int,
     hc_tree: object | None = None,
-) -> SuffStats:
+) -> tuple[SuffStats, np.ndarray | None]:
     """Statistics of the starting partition or responsibilities of ``method``.
 
     ``kmeans`` runs Lloyd from k-means++ seeds; ``k-means++`` and
@@ -75,6 +75,7 @@ def initial_stats(
     from covariances equal to ``reg_covar``); ``random`` draws uniform
     responsibilities, normalised per row; ``hc`` cuts mclust's model-based
     hierarchical tree (:mod:`gaussmix.hc`; ``hc_tree`` reuses a built one).
+    Also returns the partition's labels (None for ``hc`` and ``random``).
     """
     kind = model.stats_kind
     if method == "hc":
@@ -82,13 +83,13 @@ def initial_stats(
         from .hc import hc_tree as build_tree
 
         tree = hc_tree if hc_tree is not None else build_tree(X, random_state=rng)
-        return hc_initial_stats(X, w, n_components, model, tree, shift, chunk_size)  # type: ignore[arg-type]
+        return hc_initial_stats(X, w, n_components, model, tree, shift, chunk_size), None  # type: ignore[arg-type]
     if method == "random":
         def draw(sl: slice) -> np.ndarray:
             r = rng.uniform(size=(sl.stop - sl.start, n_components))
             return r / r.sum(axis=1, keepdims=True)
 
-        return stats_from_resp(X, w, draw, kind, shift, chunk_size)
+        return stats_from_resp(X, w, draw, kind, shift, chunk_size), None
     if method == "kmeans":
         centers = kmeans_plusplus(X, w, n_components, rng)
         mean_var = weighted_mean_variance(X, w, shift, chunk_size)
@@ -104,7 +105,7 @@ def initial_stats(
         labels = nearest_labels(X, np.asarray(X[idx], dtype=np.float64), shift)
     else:
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
-    return stats_from_partition(X, w, labels, n_components, kind, shift, chunk_size)
+    return stats_from_partition(X, w, labels, n_components, kind, shift, chunk_size), labels
 
 
 def with_given(

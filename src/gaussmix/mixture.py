@@ -39,6 +39,7 @@ from .collapse import (
 from .covariance import ALIASES, MODELS, CovarianceModel, get_model
 from .em import STOPPING_RULES, EMResult, FitRecord, lowest_rows, run_em
 from .estep import GMMParams, log_resp, rows_label, rows_log_density, rows_resp
+from .estep_pruned import prunable
 from .execution import (
     default_chunk_size,
     is_block_input,
@@ -359,23 +360,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             )
 
         # Starting points draw from the random state in order, then the EM runs.
-        starts: list[tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]]] = []
+        starts: list[tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent],
+                           np.ndarray | None]] = []
         for i in range(n_init):
             guard = guard_for(i)
             try:
                 if warm:
-                    starts.append((i, guard, self._get_params(), []))
+                    starts.append((i, guard, self._get_params(), [], None))
                 else:
                     starts.append((i, guard, *self._initial_params(
                         X, w, model, rng, shift, chunk, guard, summary=data.summary)))
             except CollapseError as exc:
                 if self.on_collapse == "raise":
                     raise
-                starts.append((i, guard, exc, []))
+                starts.append((i, guard, exc, [], None))
 
-        def run(start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]],
-                ) -> EMResult | CollapseError:
-            _, guard, params0, events0 = start
+        def run(start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent],
+                             np.ndarray | None]) -> EMResult | CollapseError:
+            _, guard, params0, events0, anchors = start
             if isinstance(params0, CollapseError):
                 return params0
             try:
@@ -383,7 +385,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                     X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
                     reg_covar=reg, chunk_size=chunk, assignment=self.assignment,
                     equal_weights=self.equal_weights, stopping=self.stopping, prior=prior,
-                    guard=guard,
+                    guard=guard, anchors=anchors,
                 )
             except CollapseError as exc:
                 if self.on_collapse == "raise":
@@ -520,7 +522,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             chunk = resolve_chunk_size(self.chunk_size, self.n_components, X.shape[1])
             shift = weighted_mean(X, w, chunk)
             rng = check_random_state(self.random_state)
-            params, _ = self._initial_params(X, w, model, rng, shift, chunk)
+            params, _, _ = self._initial_params(X, w, model, rng, shift, chunk)
             self.lower_bounds_ = []
         else:
             X = check_X(self, X, reset=False)
@@ -561,8 +563,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
         self, X: Any, w: np.ndarray | None, model: CovarianceModel,
         rng: np.random.RandomState, shift: np.ndarray, chunk: int,
         guard: CollapseGuard | None = None, summary: DataSummary | None = None,
-    ) -> tuple[GMMParams, list[CollapseEvent]]:
+    ) -> tuple[GMMParams, list[CollapseEvent], np.ndarray | None]:
+        """Starting parameters, the initial M-step's collapse events, and each
+        row's component in the starting partition where the pruned E-step can
+        start from it (:mod:`gaussmix.estep_pruned`; one fit at a time, so that
+        restarts do not each keep a label per row)."""
         k, d = self.n_components, shift.shape[0]
+        anchors = None
         kind = model.stats_kind
         given = (self.weights_init, self.means_init, self.precisions_init)
 
@@ -593,9 +600,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             params, events = first_mstep(stats)
         else:
             assert w is not None
-            stats = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk,
-                                  hc_tree=getattr(self, "_hc_tree", None))
+            stats, labels = initial_stats(self.init_params, X, w, k, model, rng, shift, chunk,
+                                          hc_tree=getattr(self, "_hc_tree", None))
             params, events = first_mstep(stats)
+            if self.n_init == 1 and not events and prunable(X, model, self.assignment):
+                anchors = labels
         if params is not None and params.weights.shape[0] != k and any(
             g is not None for g in given
         ):
@@ -604,7 +613,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                 "precisions_init no longer fit them; " + str(events[0]),
                 events[0].component, 0, events[0].reason,
             )
-        return with_given(params, *given, model, k, d), events
+        return with_given(params, *given, model, k, d), events, anchors
 
     # ------------------------------------------------------------ state
     def _set_params(self, params: GMMParams, model: CovarianceModel) -> None:
