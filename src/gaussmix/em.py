@@ -14,7 +14,7 @@ import numpy as np
 
 from .covariance import CovarianceModel
 from .estep import ESTEPS, GMMParams, rows_log_density
-from .estep_pruned import prunable, pruned_step
+from .estep_pruned import Pruning, prunable
 from .execution import RowSlices, map_blocks_sum
 from .kmeans import nearest_center
 from .mstep import mstep
@@ -130,15 +130,17 @@ def run_em(
     converged = False
     repaired = False
     n_iter = 0
-    # float32 diag/spherical in memory: each row's best component, kept from one
-    # iteration to the next, lets the E-step skip the far components (estep_pruned)
-    pruned = prunable(X, model, assignment)
-    labels = anchors if pruned else None
+    # diag/spherical in memory: each row's best component, kept from one iteration
+    # to the next, lets the E-step skip the far components (estep_pruned)
+    pruning = None
+    if prunable(X, model, assignment):
+        assert w is not None
+        pruning = Pruning(X, w, model, params, shift, anchors)
     for n_iter in range(1, max_iter + 1):
-        if pruned:
-            assert w is not None
-            labels, step = pruned_step(X, w, labels, params, model, shift)
+        if pruning is not None and pruning.paying:
+            step, taken = pruning.step(params, shift)
             stats = map_blocks_sum(RowSlices(X.shape[0]), w, chunk_size, step)
+            pruning.record(taken, params.means.shape[0])
         else:
             stats = map_blocks_sum(
                 X, w, chunk_size, partial(estep, params=params, model=model, shift=shift)
@@ -163,8 +165,8 @@ def run_em(
         for ev in new_events:
             logger.debug("collapse: %s", ev)
         events.extend(new_events)
-        if new_events:  # reseeded or dropped components: anchors from scratch
-            labels = None
+        if new_events and pruning is not None:  # reseeded or dropped components
+            pruning.reset()
         if not repaired and _converged(lower_bound, previous, tol, stopping, total):
             converged = not new_events
             if converged:

@@ -1,9 +1,9 @@
 """Soft E-step of diagonal and spherical mixtures that skips the far components.
 
-In float32 a responsibility more than 87 below its row's best log-density is
-exactly 0 (:data:`~gaussmix._estep_kernels.CUTOFF32`): on well separated data
-nearly every (row, component) pair is (W3: 95%, W2: 85%). A row's log-density
-under component ``j`` is at most
+A responsibility more than 87 (float32; float64: 700) below its row's best
+log-density is exactly 0 (:func:`~gaussmix._estep_kernels.cutoff`): on well
+separated data nearly every (row, component) pair is (float32 W3: 95%, W2:
+85%; float64 W3: 95%). A row's log-density under component ``j`` is at most
 
     c_j - p_j / 2 * max(0, ||μ_j - μ_a|| - ||x - μ_a||)²,
 
@@ -13,13 +13,16 @@ since ``(x - μ_j)' P_j (x - μ_j) >= p_j ||x - μ_j||²`` and
 row's best component of the last iteration (at first: its nearest mean),
 a row needs its distance to ``a`` and to the few components that bound
 does not rule out, taken directly (``Σ p (x - μ)²``: no ``[x², x, 1]``, no
-GEMM, no (k, n) arrays), and the statistics add up as it goes.
+GEMM, no (k, n) arrays), and the statistics add up as it goes. A direct
+distance costs more than its share of the GEMM, so a fit prunes only while
+the bound leaves at most a quarter of them (:class:`Pruning`: measured on a
+sample of rows first, then on every E-step).
 
-The skips are exact: the bound is loosened by float32's rounding of the
-distances, and a component is skipped only when even that bound puts it a
-nat past the cut below ``a``'s computed log-density, so the full E-step
-would give it a zero responsibility too. Responsibilities of the components
-taken match the ordinary E-step's to float32 rounding (distances taken
+The skips are exact: the bound is loosened by the rounding of the distances
+in the rows' dtype, and a component is skipped only when even that bound
+puts it a nat past the cut below ``a``'s computed log-density, so the full
+E-step would give it a zero responsibility too. Responsibilities of the
+components taken match the ordinary E-step's to rounding (distances taken
 directly instead of by the GEMM's expansion, which loses more).
 """
 
@@ -47,13 +50,12 @@ _PRUNE_FEATURES = 16
 
 
 def prunable(X: Any, model: CovarianceModel, assignment: str) -> bool:
-    """Whether EM on ``X`` takes :func:`estep_pruned` after its first iteration.
+    """Whether EM on ``X`` may take :func:`estep_pruned` (where it pays, see :class:`Pruning`).
 
-    Float32 rows in memory (the cut is 87 nats there; float64's 700 rules out
-    little), diagonal or spherical covariances with per-component diagonal
-    statistics, soft assignment, at least 16 features.
+    Rows in memory, diagonal or spherical covariances with per-component
+    diagonal statistics, soft assignment, at least 16 features.
     """
-    return (isinstance(X, np.ndarray) and X.ndim == 2 and compute_dtype(X) == np.float32
+    return (isinstance(X, np.ndarray) and X.ndim == 2
             and X.shape[1] >= _PRUNE_FEATURES and assignment == "soft"
             and model.layout.name in ("diag", "spherical") and model.stats_kind == "diag")
 
@@ -61,27 +63,28 @@ def prunable(X: Any, model: CovarianceModel, assignment: str) -> bool:
 class PrunedConstants(NamedTuple):
     """Per-iteration constants of :func:`estep_pruned`."""
 
-    means: np.ndarray  # (k, d) float32, less the shift
-    prec: np.ndarray  # (k, d) float32 precisions of each feature
+    means: np.ndarray  # (k, d) in the rows' dtype, less the shift
+    prec: np.ndarray  # (k, d) precisions of each feature, the rows' dtype
     c: np.ndarray  # (k,) float64: log π_k + log-normalising constant
-    sep: np.ndarray  # (k, k) float64 distances between the float32 means
+    sep: np.ndarray  # (k, k) float64 distances between those means
     pmin: np.ndarray  # (k,) float64 smallest precision of each component
-    shift: np.ndarray  # (d,) float32
+    shift: np.ndarray  # (d,) the rows' dtype
 
 
 def pruned_constants(params: GMMParams, model: CovarianceModel,
-                     shift: np.ndarray) -> PrunedConstants:
-    """The bound's and the distances' constants for ``params``."""
+                     shift: np.ndarray, dtype: type = np.float32) -> PrunedConstants:
+    """The bound's and the distances' constants for ``params``, rows in ``dtype``."""
     k, d = params.means.shape
     layout = model.layout
     pc = params.precisions_cholesky
     prec = layout.precisions(pc)
     prec = np.broadcast_to(prec[:, None], (k, d)) if prec.ndim == 1 else prec
-    prec32 = np.ascontiguousarray(prec, dtype=np.float32)
-    means32 = np.ascontiguousarray(params.means - shift, dtype=np.float32)
+    dt = dtype
+    prec_d: np.ndarray = np.ascontiguousarray(prec, dtype=dt)
+    means_d: np.ndarray = np.ascontiguousarray(params.means - shift, dtype=dt)
     with np.errstate(divide="ignore"):
         c = layout.log_det_chol(pc, d) - 0.5 * d * _LOG_2PI + np.log(params.weights)
-    m = means32.astype(np.float64)
+    m = means_d.astype(np.float64)
     sq = np.einsum("ij,ij->i", m, m)
     sep = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (m @ m.T), 0.0))
     # the product form loses ~1e-16 |μ|² to cancellation: take the difference form's
@@ -92,18 +95,20 @@ def pruned_constants(params: GMMParams, model: CovarianceModel,
         i, j = np.nonzero(close)
         sep[i, j] = np.sqrt(((m[i] - m[j]) ** 2).sum(axis=1))
     sep *= 1.0 - 1e-12
-    return PrunedConstants(means32, prec32, np.asarray(c, dtype=np.float64),
-                           np.ascontiguousarray(sep), prec32.min(axis=1).astype(np.float64),
-                           np.ascontiguousarray(shift, dtype=np.float32))
+    return PrunedConstants(means_d, prec_d, np.asarray(c, dtype=np.float64),
+                           np.ascontiguousarray(sep), prec_d.min(axis=1).astype(np.float64),
+                           np.ascontiguousarray(shift, dtype=dt))
 
 
 @kernel(reassociate=True)
-def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, G):  # type: ignore[no-untyped-def]
+def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, probe, G):  # type: ignore[no-untyped-def]
     """The pruned soft E-step of a block: adds ``Σ w r [x², x, 1]`` per component to ``G``.
 
     ``labels`` holds each row's best component of the last iteration (read
     as the bound's anchor, then overwritten by this one's). ``slack`` is the
-    relative rounding of a float32 distance. Returns ``Σ w log p(x)``.
+    relative rounding of a distance in the rows' dtype. Returns ``Σ w log p(x)``
+    and the number of distances taken. With ``probe``, only counts the
+    distances the bound would leave (no statistics, labels kept).
     """
     n, d = X.shape
     k = M.shape[0]
@@ -112,6 +117,7 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, G):  
     logp = np.empty(k)
     zero = X.dtype.type(0.0)
     obj = 0.0
+    taken = 0
     for i in range(n):
         for t in range(d):
             xs[t] = X[i, t] - shift[t]
@@ -123,7 +129,7 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, G):  
             u = xs[t] - M[a, t]
             da += P[a, t] * u * u
         la = c[a] - 0.5 * np.float64(da)
-        # ||x - μ_a|| at most: D_a rounded up by float32's worst case
+        # ||x - μ_a|| at most: D_a rounded up by its worst case
         ra = math.sqrt(max(np.float64(da), 0.0) * (1.0 + slack) / pmin[a])
         floor = la - cut - 1.0  # a nat beyond the cut: rounding of c and of the distances
         comp[0] = a
@@ -137,6 +143,9 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, G):  
             g = sep[a, j] - ra
             if g > 0.0 and c[j] - 0.5 * (1.0 - slack) * pmin[j] * g * g < floor:
                 continue
+            if probe:
+                m += 1
+                continue
             dj = zero
             for t in range(d):
                 u = xs[t] - M[j, t]
@@ -148,6 +157,9 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, G):  
             if lj > best:
                 best = lj
                 bj = j
+        taken += m
+        if probe:
+            continue
         labels[i] = bj
         wi = w[i]
         if best == -np.inf:  # no component explains the row
@@ -175,32 +187,107 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, G):  
                     G[j, t] += r * v * v
                     G[j, d + t] += r * v
                 G[j, 2 * d] += r
-    return obj
+    return obj, taken
+
+
+def _run(X: np.ndarray, w: np.ndarray, labels: np.ndarray, consts: PrunedConstants,
+         probe: bool, G: np.ndarray) -> tuple[float, int]:
+    k, d = consts.means.shape
+    dt = consts.means.dtype.type
+    slack = 4.0 * (d + 2) * float(np.finfo(dt).eps)
+    obj, taken = _pruned_soft_rows(kernel_block(X), np.ascontiguousarray(w, dtype=np.float64),
+                                   consts.shift, consts.means, consts.prec, consts.c, consts.sep,
+                                   consts.pmin, labels, -cutoff(dt), slack, probe, G)
+    return float(obj), int(taken)
 
 
 def estep_pruned(sl: slice, w: np.ndarray, *, X: np.ndarray, labels: np.ndarray,
-                 consts: PrunedConstants) -> SuffStats:
-    """The soft E-step of rows ``sl`` by :func:`_pruned_soft_rows` (``labels``: anchors)."""
+                 consts: PrunedConstants, taken: list[int] | None = None) -> SuffStats:
+    """The soft E-step of rows ``sl`` by :func:`_pruned_soft_rows` (``labels``: anchors).
+
+    Appends the number of distances taken to ``taken``.
+    """
     k, d = consts.means.shape
     G = np.zeros((k, 2 * d + 1))
-    slack = 4.0 * (d + 2) * 2.0**-24
-    obj = _pruned_soft_rows(kernel_block(X[sl]), np.ascontiguousarray(w, dtype=np.float64),
-                            consts.shift, consts.means, consts.prec, consts.c, consts.sep,
-                            consts.pmin, labels[sl], -cutoff(np.float32), slack, G)
+    obj, count = _run(X[sl], w, labels[sl], consts, False, G)
+    if taken is not None:
+        taken.append(count)  # (list.append is atomic: blocks run on threads)
     return SuffStats(np.ascontiguousarray(G[:, 2 * d]), np.ascontiguousarray(G[:, d:2 * d]),
-                     np.ascontiguousarray(G[:, :d]), float(obj))
+                     np.ascontiguousarray(G[:, :d]), obj)
 
 
-def pruned_step(X: np.ndarray, w: np.ndarray, labels: np.ndarray | None, params: GMMParams,
-                model: CovarianceModel, shift: np.ndarray,
-                ) -> tuple[np.ndarray, Callable[[slice, np.ndarray], SuffStats]]:
-    """This iteration's anchors and the block function of its E-step over ``RowSlices``.
+def _best_of_sample(Xs: np.ndarray, consts: PrunedConstants) -> np.ndarray:
+    """Each sampled row's most probable component (an anchor: the GEMM form will do)."""
+    Y = Xs.astype(np.float64) - consts.shift
+    P = consts.prec.astype(np.float64)
+    M = consts.means.astype(np.float64)
+    quad = (Y * Y) @ P.T - 2.0 * (Y @ (P * M).T) + np.einsum("kd,kd->k", P, M * M)
+    return np.argmax(consts.c - 0.5 * quad, axis=1).astype(np.intp)
 
-    Without ``labels`` (the first iteration, or one after a collapse repair)
-    each row's anchor is its nearest mean (one k-means assignment pass): any
-    component gives a valid bound, a close one a tight bound.
+
+# Pruning pays while the bound leaves at most this share of the (row,
+# component) distances (float64; float32: _PAYING_SHARE32): a direct distance
+# costs more than its share of the GEMM, less so beside float32's E-step
+# (per iteration: W3 float64 diag, 59% left, 11.3 -> 12.8-14 ms; spherical,
+# 10% left, 8.5-8.8 -> 5.0-5.4; float32 W2 diag, 27% left, 10.4-11 -> 7.7-8.4;
+# W3 diag, 5% left, 6.2 -> 3.5; benchmarks/NOTES.md #103).
+_PAYING_SHARE = 0.25
+_PAYING_SHARE32 = 0.4
+# Rows (evenly spaced) on which a fit first measures that share.
+_PROBE_ROWS = 1024
+
+
+def _paying_share(dtype: type) -> float:
+    return _PAYING_SHARE32 if dtype == np.float32 else _PAYING_SHARE
+
+
+class Pruning:
+    """The pruned E-step's state over one EM run: each row's anchor, and
+    whether the bound still pays (measured first on a sample of rows, each
+    anchored on its most probable component, then on every pruned E-step
+    whose anchors were the last one's; once it stops paying, the run goes
+    back to the ordinary E-step).
     """
-    if labels is None:
-        labels = assign_labels(X, w, params.means, shift)[0]
-    return labels, partial(estep_pruned, X=X, labels=labels,
-                           consts=pruned_constants(params, model, shift))
+
+    def __init__(self, X: np.ndarray, w: np.ndarray, model: CovarianceModel,
+                 params: GMMParams, shift: np.ndarray, anchors: np.ndarray | None) -> None:
+        self.X, self.w, self.model = X, w, model
+        self.labels = anchors
+        self.fresh = True  # anchors not from this model's last E-step
+        n = X.shape[0]
+        Xs = np.ascontiguousarray(X[np.arange(0, n, max(1, n // _PROBE_ROWS))[:_PROBE_ROWS]])
+        consts = pruned_constants(params, model, shift, compute_dtype(X))
+        k = params.means.shape[0]
+        _, taken = _run(Xs, np.ones(Xs.shape[0]), _best_of_sample(Xs, consts), consts, True,
+                        np.zeros((k, 0)))
+        self.share = _paying_share(compute_dtype(X))
+        self.paying = taken <= self.share * Xs.shape[0] * k
+
+    def step(self, params: GMMParams, shift: np.ndarray,
+             ) -> tuple[Callable[[slice, np.ndarray], SuffStats], list[int]]:
+        """This iteration's block function over ``RowSlices``, and the list its blocks
+        count their distances into (see :meth:`record`).
+
+        Without anchors (none given, or a collapse repair dropped them) each
+        row's anchor is its nearest mean (one k-means assignment pass, less
+        than an ordinary E-step): any component gives a valid bound, a close
+        one a tight bound.
+        """
+        if self.labels is None:
+            self.labels = assign_labels(self.X, self.w, params.means, shift)[0]
+            self.fresh = True
+        taken: list[int] = []
+        return partial(estep_pruned, X=self.X, labels=self.labels, taken=taken,
+                       consts=pruned_constants(params, self.model, shift,
+                                               compute_dtype(self.X))), taken
+
+    def record(self, taken: list[int], k: int) -> None:
+        """After an E-step: keep pruning only while it pays (judged on anchors
+        that were the previous E-step's most probable components)."""
+        if not self.fresh:
+            self.paying = sum(taken) <= self.share * self.X.shape[0] * k
+        self.fresh = False
+
+    def reset(self) -> None:
+        """Components were reseeded or dropped: anchors from scratch."""
+        self.labels = None
