@@ -136,6 +136,7 @@ def run_em(
     if prunable(X, model, assignment):
         assert w is not None
         pruning = Pruning(X, w, model, params, shift, anchors)
+    del anchors  # kept by pruning where it prunes, else freed
     for n_iter in range(1, max_iter + 1):
         if pruning is not None and pruning.paying:
             step, taken = pruning.step(params, shift)

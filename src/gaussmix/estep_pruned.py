@@ -262,6 +262,8 @@ class Pruning:
                         np.zeros((k, 0)))
         self.share = _paying_share(compute_dtype(X))
         self.paying = taken <= self.share * Xs.shape[0] * k
+        if not self.paying:
+            self.labels = None  # (a label per row: free them)
 
     def step(self, params: GMMParams, shift: np.ndarray,
              ) -> tuple[Callable[[slice, np.ndarray], SuffStats], list[int]]:

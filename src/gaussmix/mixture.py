@@ -375,9 +375,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                     raise
                 starts.append((i, guard, exc, [], None))
 
+        # each start's anchors (see _initial_params) go to its run alone, which frees
+        # them unless it prunes
+        anchors_of = [st[4] for st in starts]
+        starts = [st[:4] + (None,) for st in starts]
+
+        def take_anchors(i: int) -> np.ndarray | None:
+            a, anchors_of[i] = anchors_of[i], None
+            return a
+
         def run(start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent],
                              np.ndarray | None]) -> EMResult | CollapseError:
-            _, guard, params0, events0, anchors = start
+            i, guard, params0, events0, _ = start
             if isinstance(params0, CollapseError):
                 return params0
             try:
@@ -385,7 +394,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
                     X, w, model, params0, shift=shift, tol=self.tol, max_iter=self.max_iter,
                     reg_covar=reg, chunk_size=chunk, assignment=self.assignment,
                     equal_weights=self.equal_weights, stopping=self.stopping, prior=prior,
-                    guard=guard, anchors=anchors,
+                    guard=guard, anchors=take_anchors(i),
                 )
             except CollapseError as exc:
                 if self.on_collapse == "raise":
