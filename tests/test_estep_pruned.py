@@ -218,3 +218,31 @@ def test_pruning_goes_where_it_pays():
         pruning.record(taken, 6)
         assert pruning.paying is pays
         assert (sum(taken) <= ep._PAYING_SHARE32 * 6 * 3000) is pays
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pruned_estep_keeps_anisotropic_components_near_the_cut(dtype):
+    """The same sharp case for diagonal components of different shapes, where the
+    bound measures the anchor's distance in the other component's metric."""
+    rng = np.random.default_rng(7)
+    d = 4
+    prec = np.array([np.ones(d), [4.0, 1.0, 0.25, 2.0]])
+    cut = 87.0 if dtype == np.float32 else 700.0
+    edge = np.sqrt(2.0 * cut / 4.0)  # the gap grows as 4 (sep - x_0)² / 2 along feature 0
+    hits = 0
+    for sep in np.linspace(edge - 0.5, edge + 3.5, 9):
+        means = np.zeros((2, d))
+        means[1, 0] = sep
+        cov = 1.0 / prec
+        params = GMMParams(np.array([0.5, 0.5]), means, cov, np.sqrt(prec))
+        model = get_model("diag")
+        X = rng.normal(size=(400, d)).astype(dtype)  # all from component 0
+        w = np.ones(X.shape[0])
+        consts = pruned_constants(params, model, np.zeros(d), dtype)
+        got = estep_pruned(slice(0, 400), w, X=X, labels=np.zeros(400, dtype=np.intp),
+                           consts=consts)
+        blind = estep_pruned(slice(0, 400), w, X=X, labels=np.zeros(400, dtype=np.intp),
+                             consts=consts._replace(sep=np.zeros((2, 2))))
+        np.testing.assert_array_equal(_stats(got), _stats(blind))
+        hits += got.nk[1] > 0
+    assert 0 < hits < 9

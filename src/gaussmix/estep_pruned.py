@@ -2,21 +2,22 @@
 
 A responsibility more than 87 (float32; float64: 700) below its row's best
 log-density is exactly 0 (:func:`~gaussmix._estep_kernels.cutoff`): on well
-separated data nearly every (row, component) pair is (float32 W3: 95%, W2:
-85%; float64 W3: 95%). A row's log-density under component ``j`` is at most
+separated data nearly every (row, component) pair is (W3: 95%, W2 float32:
+90%). A row's log-density under component ``j`` is at most
 
-    c_j - p_j / 2 * max(0, ||μ_j - μ_a|| - ||x - μ_a||)²,
+    c_j - 1/2 max(0, ||μ_j - μ_a||_j - r_aj sqrt(D_a))²,
 
-with ``p_j`` the component's smallest precision and ``a`` any component,
-since ``(x - μ_j)' P_j (x - μ_j) >= p_j ||x - μ_j||²`` and
-``||x - μ_a||² <= D_a / p_a`` by the triangle inequality. With ``a`` the
-row's best component of the last iteration (at first: its nearest mean),
-a row needs its distance to ``a`` and to the few components that bound
-does not rule out, taken directly (``Σ p (x - μ)²``: no ``[x², x, 1]``, no
-GEMM, no (k, n) arrays), and the statistics add up as it goes. A direct
-distance costs more than its share of the GEMM, so a fit prunes only while
-the bound leaves at most a quarter of them (:class:`Pruning`: measured on a
-sample of rows first, then on every E-step).
+for any component ``a``, with ``||.||_j`` the norm of ``j``'s precision
+``P_j`` (the triangle inequality in it) and ``r_aj² = max P_j / P_a`` over
+the features (so that ``||x - μ_a||_j² <= r_aj² D_a``, ``D_a`` the row's
+distance to ``a``). With ``a`` the row's best component of the last
+iteration (at first: its nearest mean, or the k-means start's label), a row
+needs its distance to ``a`` and to the few components that bound does not
+rule out, taken directly (``Σ p (x - μ)²``: no ``[x², x, 1]``, no GEMM, no
+(k, n) arrays), and the statistics add up as it goes. A direct distance
+costs more than its share of the GEMM, so a fit prunes only while the bound
+leaves few of them (:class:`Pruning`: measured on a sample of rows first,
+then on every E-step).
 
 The skips are exact: the bound is loosened by the rounding of the distances
 in the rows' dtype, and a component is skipped only when even that bound
@@ -66,14 +67,20 @@ class PrunedConstants(NamedTuple):
     means: np.ndarray  # (k, d) in the rows' dtype, less the shift
     prec: np.ndarray  # (k, d) precisions of each feature, the rows' dtype
     c: np.ndarray  # (k,) float64: log π_k + log-normalising constant
-    sep: np.ndarray  # (k, k) float64 distances between those means
-    pmin: np.ndarray  # (k,) float64 smallest precision of each component
+    sep: np.ndarray  # (k, k) float64: ||μ_a - μ_j|| in component j's metric P_j
+    root_ratio: np.ndarray  # (k, k) float64: sqrt(max over features of P_j / P_a)
     shift: np.ndarray  # (d,) the rows' dtype
 
 
 def pruned_constants(params: GMMParams, model: CovarianceModel,
                      shift: np.ndarray, dtype: type = np.float32) -> PrunedConstants:
-    """The bound's and the distances' constants for ``params``, rows in ``dtype``."""
+    """The bound's and the distances' constants for ``params``, rows in ``dtype``.
+
+    The separations and ratios are of the means and precisions as the kernel
+    takes them (rounded to ``dtype``), the separations rounded down and the
+    ratios up by far more than float64's rounding of them, so that the bound
+    is never above the truth.
+    """
     k, d = params.means.shape
     layout = model.layout
     pc = params.precisions_cholesky
@@ -84,24 +91,18 @@ def pruned_constants(params: GMMParams, model: CovarianceModel,
     means_d: np.ndarray = np.ascontiguousarray(params.means - shift, dtype=dt)
     with np.errstate(divide="ignore"):
         c = layout.log_det_chol(pc, d) - 0.5 * d * _LOG_2PI + np.log(params.weights)
-    m = means_d.astype(np.float64)
-    sq = np.einsum("ij,ij->i", m, m)
-    sep = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * (m @ m.T), 0.0))
-    # the product form loses ~1e-16 |μ|² to cancellation: take the difference form's
-    # value where that could matter (close means), and shrink every separation a
-    # little, so that the bound is never above the truth
-    close = sep < 1e-4 * np.sqrt(sq[:, None] + sq[None, :])
-    if close.any():
-        i, j = np.nonzero(close)
-        sep[i, j] = np.sqrt(((m[i] - m[j]) ** 2).sum(axis=1))
-    sep *= 1.0 - 1e-12
+    m, p = means_d.astype(np.float64), prec_d.astype(np.float64)
+    sep, ratio = np.empty((k, k)), np.empty((k, k))
+    for a in range(k):  # (k, d) at a time: no (k, k, d) array
+        sep[a] = np.sqrt(((m[a] - m) ** 2 * p).sum(axis=1))
+        ratio[a] = (p / p[a]).max(axis=1)
     return PrunedConstants(means_d, prec_d, np.asarray(c, dtype=np.float64),
-                           np.ascontiguousarray(sep), prec_d.min(axis=1).astype(np.float64),
+                           sep * (1.0 - 1e-12), np.sqrt(ratio) * (1.0 + 1e-12),
                            np.ascontiguousarray(shift, dtype=dt))
 
 
 @kernel(reassociate=True)
-def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, probe, G):  # type: ignore[no-untyped-def]
+def _pruned_soft_rows(X, w, shift, M, P, c, sep, root_ratio, labels, cut, slack, probe, G):  # type: ignore[no-untyped-def]
     """The pruned soft E-step of a block: adds ``Σ w r [x², x, 1]`` per component to ``G``.
 
     ``labels`` holds each row's best component of the last iteration (read
@@ -129,8 +130,9 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, probe
             u = xs[t] - M[a, t]
             da += P[a, t] * u * u
         la = c[a] - 0.5 * np.float64(da)
-        # ||x - μ_a|| at most: D_a rounded up by its worst case
-        ra = math.sqrt(max(np.float64(da), 0.0) * (1.0 + slack) / pmin[a])
+        # sqrt(D_a), D_a rounded up by its worst case: ||x - μ_a|| in P_j's metric
+        # is at most root_ratio[a, j] times it
+        ra = math.sqrt(max(np.float64(da), 0.0) * (1.0 + slack))
         floor = la - cut - 1.0  # a nat beyond the cut: rounding of c and of the distances
         comp[0] = a
         logp[0] = la
@@ -140,8 +142,8 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, pmin, labels, cut, slack, probe
         for j in range(k):
             if j == a:
                 continue
-            g = sep[a, j] - ra
-            if g > 0.0 and c[j] - 0.5 * (1.0 - slack) * pmin[j] * g * g < floor:
+            g = sep[a, j] - root_ratio[a, j] * ra
+            if g > 0.0 and c[j] - 0.5 * (1.0 - slack) * g * g < floor:
                 continue
             if probe:
                 m += 1
@@ -197,7 +199,7 @@ def _run(X: np.ndarray, w: np.ndarray, labels: np.ndarray, consts: PrunedConstan
     slack = 4.0 * (d + 2) * float(np.finfo(dt).eps)
     obj, taken = _pruned_soft_rows(kernel_block(X), np.ascontiguousarray(w, dtype=np.float64),
                                    consts.shift, consts.means, consts.prec, consts.c, consts.sep,
-                                   consts.pmin, labels, -cutoff(dt), slack, probe, G)
+                                   consts.root_ratio, labels, -cutoff(dt), slack, probe, G)
     return float(obj), int(taken)
 
 
