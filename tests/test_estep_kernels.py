@@ -142,7 +142,7 @@ def _fitted(code, dtype=np.float64, k=3, d=4, offset=0.0):
 @pytest.mark.parametrize("d", [4, 20])  # 20: spherical distances from the raw rows
 def test_fused_estep_matches_reference(code, dtype, d):
     """Fused diag/spherical/tied/full paths == the layout's own log_gaussian_kn + NumPy
-    (full: a kernel over transposed tiles up to 4 features, GEMMs above)."""
+    (full and tied: a kernel over transposed tiles up to 4 features, GEMMs above)."""
     from gaussmix.estep import _quadratic
 
     model = MODELS[code]
@@ -150,8 +150,10 @@ def test_fused_estep_matches_reference(code, dtype, d):
     q = _quadratic(params, model, X.astype(np.float64).mean(axis=0), dtype)
     raw = q is not None and q.M is not None and q.L is None and q.P is None
     assert raw == (d == 20 and model.layout.name == "spherical")
-    assert (q is not None and q.L is not None) == (model.layout.name == "tied")
-    assert (q is not None and q.P is not None) == (model.layout.name == "full" and d == 4)
+    small = d == 4  # up to 4 features, tied factors go through full's kernel, repeated
+    assert (q is not None and q.L is not None) == (model.layout.name == "tied" and not small)
+    assert (q is not None and q.P is not None) == (model.layout.name in ("full", "tied")
+                                                   and small)
     w = np.random.default_rng(7).uniform(0.0, 2.0, X.shape[0])
     shift = X.astype(np.float64).mean(axis=0)
     Xc = X.astype(np.float64) - shift

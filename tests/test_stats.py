@@ -245,3 +245,18 @@ def test_partition_stats_equal_the_one_hot_form(kind, dtype, d):
     np.testing.assert_allclose(got.sk, ref.sk, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(got.Sk, ref.Sk, rtol=1e-12, atol=1e-10)
     assert np.shape(got.Sk) == np.shape(ref.Sk)
+
+
+@pytest.mark.parametrize("d", [1, 2, 4, 5, 13])  # compiled loop up to 4, NumPy / syrk above
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pooled_scatter_matches_numpy(d, dtype):
+    from gaussmix.stats import _second_pooled
+
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(501, d)).astype(dtype)
+    w = rng.uniform(0.0, 3.0, 501).astype(dtype)
+    got = _second_pooled(X, w, np.ones((2, 501), dtype=dtype))
+    want = (X.astype(np.float64) * w.astype(np.float64)[:, None]).T @ X.astype(np.float64)
+    assert got.shape == (d, d)
+    np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == np.float64 else 2e-5,
+                               atol=1e-9 if dtype == np.float64 else 1e-2)

@@ -126,6 +126,15 @@ _SMALL_FULL_TILE = 512
 
 
 @kernel
+def shifted_rows(X, shift, out):  # type: ignore[no-untyped-def]
+    """``out = X - shift`` in ``out``'s dtype, for rows of a few features."""
+    n, d = X.shape
+    for i in range(n):
+        for c in range(d):
+            out[i, c] = X[i, c] - shift[c]
+
+
+@kernel
 def full_distances_small(X, shift, P, Mc, out):  # type: ignore[no-untyped-def]
     """Full-covariance squared Mahalanobis distances into ``out`` (k, n), for up to 4 features.
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _estep_kernels as _k
+from ._blocks import kernel_block
 from .covariance import CovarianceModel
 from .covariance._layouts import _LOG_2PI
 from .stats import (
@@ -204,7 +205,8 @@ def _quadratic(
     form = layout.quadratic_form(means_c, prec_chol, dtype)
     q = None
     k, d = params.means.shape
-    small_full = layout.name == "full" and d <= _SMALL_FULL_FEATURES
+    # few features: full factors per component, or the tied one repeated
+    small_full = layout.name in ("full", "tied") and d <= _SMALL_FULL_FEATURES
     if form is not None or layout.name == "tied" or small_full:
         with np.errstate(divide="ignore"):
             c = (layout.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI
@@ -213,6 +215,10 @@ def _quadratic(
         spherical = form[0].shape[1] == d + 2
         M, b = _raw_spherical(means_c, shift, form[1], dtype) if spherical else (None, None)
         q = _Quadratic(form[0], form[1], c, shift.astype(dtype), M, b)
+    elif small_full:
+        P = np.ascontiguousarray(np.broadcast_to(prec_chol, (k, d, d)), dtype=np.float64)
+        q = _Quadratic(np.empty((k, 0), dtype=dtype), np.ones(k), np.broadcast_to(c, (k,)),
+                       shift.astype(dtype), np.einsum("kd,kde->ke", means_c, P), None, P=P)
     elif layout.name == "tied":
         # one shared factor: the spherical form with unit scale, in whitened rows
         Mw = means_c @ prec_chol
@@ -220,10 +226,6 @@ def _quadratic(
                        shift.astype(dtype), np.ascontiguousarray(Mw, dtype=dtype),
                        np.einsum("kj,kj->k", Mw, Mw),
                        np.ascontiguousarray(prec_chol, dtype=dtype))
-    elif small_full:
-        P = np.ascontiguousarray(prec_chol, dtype=np.float64)
-        q = _Quadratic(np.empty((k, 0), dtype=dtype), np.ones(k), np.broadcast_to(c, (k,)),
-                       shift.astype(dtype), np.einsum("kd,kde->ke", means_c, P), None, P=P)
     _LAST[:] = [(params, model, shift, dtype, q)]
     return q
 
@@ -287,8 +289,8 @@ def _soft_rows(
         L = _buffer("Q", (q.M.shape[0], n), dtype, scratch)
         _k.full_distances_small(np.asarray(X), np.asarray(shift, dtype=np.float64), q.P, q.M, L)
         _k.log_prob_shifted(L, q.s, q.c, m)
-        A = np.subtract(np.asarray(X, dtype=dtype), q.shift,
-                        out=_buffer("Xc", (n, d), dtype, scratch))
+        A = _buffer("Xc", (n, d), dtype, scratch)
+        _k.shifted_rows(kernel_block(X), q.shift, A)  # (NumPy's d-wide broadcast: ~5x slower)
     elif q.M is not None:
         Y: np.ndarray = np.asarray(X, dtype=dtype)
         y_shift = np.asarray(shift, dtype=np.float64)

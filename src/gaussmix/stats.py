@@ -304,7 +304,30 @@ def _second_diag(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
     return wr @ (Xc * Xc)
 
 
+@kernel(reassociate=True)
+def _pooled_small(X, w, out):  # type: ignore[no-untyped-def]
+    """``out = Σ_i w_i x_i x_iᵀ`` in float64: one vectorised sum over the rows per entry."""
+    n, d = X.shape
+    for a in range(d):
+        for b in range(a + 1):
+            s = 0.0
+            for i in range(n):
+                s += w[i] * X[i, a] * X[i, b]
+            out[a, b] = s
+            out[b, a] = s
+
+
+# Up to this many features the pooled scatter is one compiled loop: NumPy's
+# (n, d) temporaries and their d-wide inner loops cost ~5x more there (W1
+# float32 tied, 25,000-row chunk: 0.106 -> ~0.03 ms; benchmarks/NOTES.md #106).
+_POOLED_LOOP_FEATURES = 4
+
+
 def _second_pooled(Xc: np.ndarray, w: np.ndarray, wr: np.ndarray) -> np.ndarray:
+    if Xc.shape[1] <= _POOLED_LOOP_FEATURES:
+        out = np.zeros((Xc.shape[1], Xc.shape[1]))
+        _pooled_small(kernel_block(Xc), np.ascontiguousarray(w, dtype=np.float64), out)
+        return out
     sw = None if Xc.shape[1] < _GATHER_MIN_FEATURES else _sqrt_weights(w)
     if sw is None:
         return (Xc * w[:, None]).T @ Xc
