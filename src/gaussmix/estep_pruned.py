@@ -229,10 +229,11 @@ def _best_of_sample(Xs: np.ndarray, consts: PrunedConstants) -> np.ndarray:
 
 # Pruning pays while the bound leaves at most this share of the (row,
 # component) distances (float64; float32: _PAYING_SHARE32): a direct distance
-# costs more than its share of the GEMM, less so beside float32's E-step
-# (per iteration: W3 float64 diag, 59% left, 11.3 -> 12.8-14 ms; spherical,
-# 10% left, 8.5-8.8 -> 5.0-5.4; float32 W2 diag, 27% left, 10.4-11 -> 7.7-8.4;
-# W3 diag, 5% left, 6.2 -> 3.5; benchmarks/NOTES.md #103).
+# costs more than its share of the GEMM, less so beside float32's E-step.
+# Per iteration on W3/W2 (benchmarks/NOTES.md #103-#105): float64 diag with
+# 59% left (an earlier, looser bound) 11.3 -> 12.8-14 ms, with 15% left 12-14
+# -> 6.5-7.1; float64 spherical, 10% left, 7.3-8.8 -> 4.8-5.4; float32 W2
+# diag, 27% left, 10.4-11 -> 7.7-8.4; float32 W3 diag, 5% left, 6.2 -> 3.5.
 _PAYING_SHARE = 0.25
 _PAYING_SHARE32 = 0.4
 # Rows (evenly spaced) on which a fit first measures that share.
