@@ -218,6 +218,7 @@ def test_pruning_goes_where_it_pays():
         pruning.record(taken, 6)
         assert pruning.paying is pays
         assert (sum(taken) <= ep._PAYING_SHARE32 * 6 * 3000) is pays
+        assert (pruning.labels is None) is not pays  # a run that stops pruning frees them
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -246,3 +247,22 @@ def test_pruned_estep_keeps_anisotropic_components_near_the_cut(dtype):
         np.testing.assert_array_equal(_stats(got), _stats(blind))
         hits += got.nk[1] > 0
     assert 0 < hits < 9
+
+
+def test_pruned_estep_skips_components_of_zero_weight():
+    """A component of weight 0 is never evaluated, wherever the anchor lies:
+    at most the two live components' distances are taken per row."""
+    rng = np.random.default_rng(8)
+    params, model = _mixture(rng, 4, 16, 0.5, "diag")  # overlapping: bounds rule out little
+    params = params._replace(weights=np.array([0.5, 0.5, 0.0, 0.0]))
+    X = _rows(rng, params, 400, "diag")
+    w = np.ones(X.shape[0])
+    shift = X.astype(np.float64).mean(axis=0)
+    consts = pruned_constants(params, model, shift)
+    labels = rng.integers(0, 2, X.shape[0]).astype(np.intp)
+    taken = []
+    got = estep_pruned(slice(0, 400), w, X=X, labels=labels, consts=consts, taken=taken)
+    assert taken[0] <= 2 * X.shape[0]
+    np.testing.assert_array_equal(got.nk[2:], 0.0)
+    want = estep_soft(X, w, params, model, shift)
+    np.testing.assert_allclose(_stats(got), _stats(want), rtol=2e-4, atol=1e-3)

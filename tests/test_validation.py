@@ -166,3 +166,17 @@ def test_column_range_by_threads_matches_numpy_and_flags_nonfinite(monkeypatch, 
     assert np.isnan(lo[3]) and np.isnan(hi[3])
     with pytest.raises(ValueError, match=r"NaN \(first at row 2990, column 3"):
         GaussianMixture(2, n_jobs=n_jobs).fit(X)
+
+
+def test_column_range_by_threads_with_fewer_rows_than_threads(monkeypatch):
+    """Wide data with fewer rows than threads: no empty part (it has no minimum)."""
+    import gaussmix._validation as v
+    from gaussmix.execution import parallel
+
+    monkeypatch.setattr(v, "_PARALLEL_RANGE_BYTES", 0)
+    X = np.random.default_rng(1).normal(size=(3, 50))
+    with parallel(4):
+        lo, hi = v._column_range(X)
+    np.testing.assert_array_equal(lo, X.min(axis=0))
+    np.testing.assert_array_equal(hi, X.max(axis=0))
+    GaussianMixture(1, covariance_type="spherical", n_jobs=4).fit(X)  # through check_X

@@ -143,8 +143,8 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, root_ratio, labels, cut, slack,
             if j == a:
                 continue
             g = sep[a, j] - root_ratio[a, j] * ra
-            if g > 0.0 and c[j] - 0.5 * (1.0 - slack) * g * g < floor:
-                continue
+            if c[j] < floor or (g > 0.0 and c[j] - 0.5 * (1.0 - slack) * g * g < floor):
+                continue  # (the bound is at most c_j: a zero weight is always skipped)
             if probe:
                 m += 1
                 continue
@@ -291,6 +291,8 @@ class Pruning:
         that were the previous E-step's most probable components)."""
         if not self.fresh:
             self.paying = sum(taken) <= self.share * self.X.shape[0] * k
+            if not self.paying:
+                self.labels = None  # (not read again: free them)
         self.fresh = False
 
     def reset(self) -> None:
