@@ -360,33 +360,35 @@ class GaussianMixture(DensityMixin, BaseEstimator):  # type: ignore[misc]
             )
 
         # Starting points draw from the random state in order, then the EM runs.
-        starts: list[tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent],
-                           np.ndarray | None]] = []
+        starts: list[tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]]] = []
+        # each start's anchors (see _initial_params) go to its run alone, which frees
+        # them unless it prunes
+        anchors_of: list[np.ndarray | None] = []
+        start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]]
         for i in range(n_init):
             guard = guard_for(i)
             try:
                 if warm:
-                    starts.append((i, guard, self._get_params(), [], None))
+                    start, anchors = (i, guard, self._get_params(), []), None
                 else:
-                    starts.append((i, guard, *self._initial_params(
-                        X, w, model, rng, shift, chunk, guard, summary=data.summary)))
+                    params0, events0, anchors = self._initial_params(
+                        X, w, model, rng, shift, chunk, guard, summary=data.summary)
+                    start = (i, guard, params0, events0)
             except CollapseError as exc:
                 if self.on_collapse == "raise":
                     raise
-                starts.append((i, guard, exc, [], None))
-
-        # each start's anchors (see _initial_params) go to its run alone, which frees
-        # them unless it prunes
-        anchors_of = [st[4] for st in starts]
-        starts = [st[:4] + (None,) for st in starts]
+                start, anchors = (i, guard, exc, []), None
+            starts.append(start)
+            anchors_of.append(anchors)
+        del anchors
 
         def take_anchors(i: int) -> np.ndarray | None:
             a, anchors_of[i] = anchors_of[i], None
             return a
 
-        def run(start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent],
-                             np.ndarray | None]) -> EMResult | CollapseError:
-            i, guard, params0, events0, _ = start
+        def run(start: tuple[int, CollapseGuard, GMMParams | CollapseError, list[CollapseEvent]],
+                ) -> EMResult | CollapseError:
+            i, guard, params0, events0 = start
             if isinstance(params0, CollapseError):
                 return params0
             try:
