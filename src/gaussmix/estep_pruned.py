@@ -41,7 +41,7 @@ from ._estep_kernels import cutoff
 from ._jit import kernel
 from .covariance import CovarianceModel
 from .covariance._layouts import _LOG_2PI
-from .estep import GMMParams, compute_dtype
+from .estep import GMMParams, argmax_kn, compute_dtype, weighted_log_prob_kn
 from .kmeans import assign_labels
 from .stats import SuffStats
 
@@ -218,15 +218,6 @@ def estep_pruned(sl: slice, w: np.ndarray, *, X: np.ndarray, labels: np.ndarray,
                      np.ascontiguousarray(G[:, :d]), obj)
 
 
-def _best_of_sample(Xs: np.ndarray, consts: PrunedConstants) -> np.ndarray:
-    """Each sampled row's most probable component (an anchor: the GEMM form will do)."""
-    Y = Xs.astype(np.float64) - consts.shift
-    P = consts.prec.astype(np.float64)
-    M = consts.means.astype(np.float64)
-    quad = (Y * Y) @ P.T - 2.0 * (Y @ (P * M).T) + np.einsum("kd,kd->k", P, M * M)
-    return np.argmax(consts.c - 0.5 * quad, axis=1).astype(np.intp)
-
-
 # Pruning pays while the bound leaves at most this share of the (row,
 # component) distances (float64; float32: _PAYING_SHARE32): a direct distance
 # costs more than its share of the GEMM, less so beside float32's E-step.
@@ -261,8 +252,8 @@ class Pruning:
         Xs = np.ascontiguousarray(X[np.arange(0, n, max(1, n // _PROBE_ROWS))[:_PROBE_ROWS]])
         consts = pruned_constants(params, model, shift, compute_dtype(X))
         k = params.means.shape[0]
-        _, taken = _run(Xs, np.ones(Xs.shape[0]), _best_of_sample(Xs, consts), consts, True,
-                        np.zeros((k, 0)))
+        best = argmax_kn(weighted_log_prob_kn(Xs, params, model, shift)[1])[0]
+        _, taken = _run(Xs, np.ones(Xs.shape[0]), best, consts, True, np.zeros((k, 0)))
         self.share = _paying_share(compute_dtype(X))
         self.paying = taken <= self.share * Xs.shape[0] * k
         if not self.paying:
