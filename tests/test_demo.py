@@ -26,15 +26,18 @@ def test_demo_shows_gmm_beating_kmeans_on_elongated_clusters():
     assert all(g < k for k, g in bic)  # the GMM wins on BIC on all three sets
 
 
-def test_demo_console_command_runs():
+def test_demo_console_command_runs(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "gaussmix.cli", "demo"],
+        [sys.executable, "-m", "gaussmix.cli", "demo", "--output-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "Old Faithful" in proc.stdout and "k-means" in proc.stdout
 
 
-def test_main_returns_zero(capsys):
-    assert main(["demo", "--seed", "1"]) == 0
+def test_main_returns_zero(capsys, tmp_path):
+    assert main(["demo", "--seed", "1", "--output-dir", str(tmp_path)]) == 0
     assert "iris" in capsys.readouterr().out
+    # the reports go where asked (tests leave nothing in the system's temp folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gaussmix-demo-faithful.html", "gaussmix-demo-synthetic.html"]
