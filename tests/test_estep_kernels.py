@@ -140,16 +140,26 @@ def _fitted(code, dtype=np.float64, k=3, d=4, offset=0.0):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("code", ["VVI", "VII", "EII", "EEI", "VEI", "EVI", "EEE", "VVV"])
 @pytest.mark.parametrize("d", [4, 20])  # 20: spherical distances from the raw rows
-def test_fused_estep_matches_reference(code, dtype, d):
+@pytest.mark.parametrize("fuse", [True, False])
+def test_fused_estep_matches_reference(code, dtype, d, fuse, monkeypatch):
     """Fused diag/spherical/tied/full paths == the layout's own log_gaussian_kn + NumPy
-    (full and tied: a kernel over transposed tiles up to 4 features, GEMMs above)."""
+    (diagonal components with diag statistics: one kernel up to _FUSED_DIAG_CELLS
+    (component, feature) cells, else [x², x, 1] and a GEMM; full and tied: a kernel
+    over transposed tiles up to 4 features, GEMMs above)."""
+    from gaussmix import estep
     from gaussmix.estep import _quadratic
 
+    if not fuse:
+        monkeypatch.setattr(estep, "_FUSED_DIAG_CELLS", 0)
+    estep._LAST.clear()
     model = MODELS[code]
     X, params = _fitted(code, dtype, d=d)
     q = _quadratic(params, model, X.astype(np.float64).mean(axis=0), dtype)
+    layout = model.layout.name
+    fused = fuse and layout in ("diag", "spherical") and model.stats_kind == "diag"
+    assert (q is not None and q.H is not None) == fused
     raw = q is not None and q.M is not None and q.L is None and q.P is None
-    assert raw == (d == 20 and model.layout.name == "spherical")
+    assert raw == (d == 20 and layout == "spherical" and not fused)
     small = d == 4  # up to 4 features, tied factors go through full's kernel, repeated
     assert (q is not None and q.L is not None) == (model.layout.name == "tied" and not small)
     assert (q is not None and q.P is not None) == (model.layout.name in ("full", "tied")
@@ -242,6 +252,7 @@ def test_float32_spherical_distances_keep_their_precision_far_from_the_origin(
     from gaussmix import estep
     from gaussmix.estep import _soft_rows
 
+    monkeypatch.setattr(estep, "_FUSED_DIAG_CELLS", 0)  # the GEMM forms, not one kernel
     model = MODELS["VII"]
     X64, params = _fitted("VII", np.float64, d=20, offset=offset)
     X = X64.astype(np.float32)
@@ -365,3 +376,87 @@ def test_component_major_product_matches_numpy(dtype, p):
     ref = W.astype(np.float64) @ A.astype(np.float64).T
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def _diag_case(n, d, k, dtype, seed, spherical):
+    """Rows around k random means, diagonal (or spherical) parameters, weights with zeros."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=3.0, size=(k, d))
+    X = (means[rng.integers(k, size=n)] + rng.normal(size=(n, d)) + 50.0).astype(dtype)
+    means = means + 50.0
+    var = rng.uniform(0.3, 3.0, k if spherical else (k, d))
+    model = get_model("spherical" if spherical else "diag")
+    weights = rng.dirichlet(np.ones(k))
+    params = GMMParams(weights, means, var, model.layout.precisions_cholesky(var))
+    w = rng.uniform(0.0, 2.0, n)
+    w[rng.uniform(size=n) < 0.2] = 0.0
+    return X, w, params, model
+
+
+def _exact_stats(X, w, params, model, shift):
+    Xc = X.astype(np.float64) - shift
+    wlp = (model.layout.log_gaussian_kn(Xc, params.means - shift, params.precisions_cholesky)
+           + np.log(params.weights)[:, None])
+    lse = logsumexp(wlp, axis=0)
+    return compute_stats_kn(Xc, w, np.exp(wlp - lse), model.stats_kind, float(w @ lse))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spherical", [False, True])
+@pytest.mark.parametrize("n", [1, 511, 512, 1300])  # one short tile, one full, several
+def test_one_kernel_diag_estep_equals_the_gemm_path_and_the_exact_stats(
+        dtype, spherical, n, monkeypatch):
+    """diag_soft_small (every tile full width, a short last one padded with zero
+    weights) == the [x², x, 1] GEMM path == float64 NumPy, to the dtype's rounding."""
+    from gaussmix import estep
+
+    X, w, params, model = _diag_case(n, 3, 4, dtype, 3, spherical)
+    shift = X.astype(np.float64).mean(axis=0)
+    estep._LAST.clear()
+    assert estep._quadratic(params, model, shift, dtype).H is not None
+    fused = estep_soft(X, w, params, model, shift)
+    monkeypatch.setattr(estep, "_FUSED_DIAG_CELLS", 0)
+    estep._LAST.clear()
+    gemm = estep_soft(X, w, params, model, shift)
+    exact = _exact_stats(X, w, params, model, shift)
+    tol = 1e-11 if dtype == np.float64 else 2e-5
+    for got in (fused, gemm):
+        for a, b in zip(got, exact, strict=True):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
+    estep._LAST.clear()
+
+
+def test_one_kernel_diag_estep_column_of_minus_infinity_is_uniform():
+    """A row whose every component is at -inf (a zero weight, and float32 distances
+    that overflow) gets uniform responsibilities and an objective at the cutoff,
+    like normalise_columns; the other rows are untouched."""
+    X = np.array([[0.0, 0.0], [1e30, -1e30], [1.0, 0.5]], dtype=np.float32)
+    Mc = np.array([[0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    H = np.full((2, 2), 0.5, dtype=np.float32)
+    c = np.array([-1.0, -2.0], dtype=np.float32)
+    w = np.array([1.0, 2.0, 0.0])
+    tot, m, G = np.empty(3), np.empty(3), np.zeros((2, 5))
+    K.diag_soft_small(X, w, np.zeros(2, np.float32), Mc, H, c, np.empty(0, np.int32), tot, m, G)
+    assert tot[1] == 2.0 and m[1] == K.CUTOFF  # uniform, log-sum-exp at the cutoff
+    lp0 = np.array([-1.0, -2.0 - 1.0])  # row 0: c - Σ H (x - μ)²
+    np.testing.assert_allclose(tot[0], np.exp(lp0 - lp0.max()).sum(), rtol=1e-6)
+    assert m[0] == -1.0
+    # row 1 (weight 2) adds 1 to each count; row 2 has zero weight
+    r0 = np.exp(lp0 - lp0.max()) / np.exp(lp0 - lp0.max()).sum()
+    np.testing.assert_allclose(G[:, -1], r0 + 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("gap, zero", [(60.0, False), (75.0, True), (95.0, True)])
+def test_one_kernel_float32_moments_cut(gap, zero):
+    """float32 responsibilities below 2^-100 of their row's best become exactly 0 (their
+    products would be subnormal); those above stay."""
+    X = np.zeros((1, 1), dtype=np.float32)
+    Mc = np.zeros((2, 1), dtype=np.float32)
+    H = np.ones((2, 1), dtype=np.float32)
+    c = np.array([0.0, -gap], dtype=np.float32)
+    tot, m, G = np.empty(1), np.empty(1), np.zeros((2, 3))
+    K.diag_soft_small(X, np.ones(1), np.zeros(1, np.float32), Mc, H, c, np.empty(0, np.int32),
+                      tot, m, G)
+    assert (G[1, -1] == 0.0) == zero
+    if not zero:
+        np.testing.assert_allclose(G[1, -1], np.exp(-gap), rtol=1e-5)

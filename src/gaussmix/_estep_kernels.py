@@ -439,3 +439,119 @@ def mahalanobis_block(X, Bt, hi, first, out):  # type: ignore[no-untyped-def]
                     out[c, s + i] = acc
                 else:
                     out[c, s + i] += acc
+
+
+# Rows per tile of :func:`diag_soft_small`: its (k, tile) exponentials and the
+# tile's transposed rows stay in L1/L2 from the distances to the sums.
+_DIAG_SMALL_TILE = 512
+
+# float32 responsibilities whose exponential is below 2^-100 (69.3 nats under
+# the row's best, in place of CUTOFF32's 87) become 0 in diag_soft_small: their
+# products with x and x² in its float32 sums would otherwise be subnormal
+# (~100x slower each). They weigh at most k 2^-100 in a row's total, invisible
+# in its float64 log-sum-exp and in float32 statistics.
+_MOMENTS_CUTOFF32 = -69.0
+
+
+@kernel(reassociate=True)
+def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-untyped-def]
+    """The whole soft E-step of a block for diagonal components and few features.
+
+    ``Mc`` (k, d) holds the shifted means, ``H`` (k, d) half of each
+    component's precision per feature and ``c`` (k,) ``log π_j`` plus the
+    log-normalising constant, all in the compute dtype (``X``'s, or float64).
+    Tile by tile, transposed rows give the log-probabilities
+    ``c_j - Σ_f H_jf (x_f - μ_jf)²`` directly (no ``[x², x, 1]``, no GEMM),
+    less their column maximum (stored in ``m``, 0 when not finite); then
+    :func:`exp_cut` and the column sums (``tot``, float64, as
+    :func:`normalise_columns`: an all-zero column becomes uniform, its ``m``
+    lowered by the cutoff), and the weighted responsibilities' moments
+    ``[Σ r x², Σ r x, Σ r]`` added to ``G`` (k, 2d + 1) in float64 per
+    tile. The objective is then ``Σ w (m + log tot)``. ``like`` is an integer
+    array as wide as the compute dtype (int32 or int64: the exponentials'
+    scratch is of its kind; it may be empty). Every tile is
+    full width (a short last one is padded with zero rows of zero weight), so
+    that every loop has one fixed length.
+    """
+    n, d = X.shape
+    k = Mc.shape[0]
+    T = _DIAG_SMALL_TILE
+    dt = Mc.dtype
+    ints = np.empty(T, dtype=like.dtype)
+    single = ints.itemsize == 4  # float32: int32 exponent bits
+    cut = _MOMENTS_CUTOFF32 if single else CUTOFF
+    xt = np.zeros((d, T), dtype=dt)
+    E = np.empty((k, T), dtype=dt)
+    mt = np.empty(T, dtype=dt)
+    tt = np.empty(T)
+    sc = np.empty(T, dtype=dt)
+    for s in range(0, n, T):
+        t = min(T, n - s)
+        for f in range(d):
+            sf = shift[f]
+            x = xt[f]
+            for i in range(t):
+                x[i] = X[s + i, f] - sf
+            for i in range(t, T):
+                x[i] = 0.0
+        for i in range(T):
+            mt[i] = -np.inf
+        for j in range(k):
+            e = E[j]
+            cj = c[j]
+            for i in range(T):
+                e[i] = cj
+            for f in range(d):
+                mu = Mc[j, f]
+                h = H[j, f]
+                x = xt[f]
+                for i in range(T):
+                    v = x[i] - mu
+                    e[i] -= h * (v * v)
+            for i in range(T):
+                mt[i] = e[i] if e[i] > mt[i] else mt[i]
+        for i in range(T):
+            mt[i] = mt[i] if math.isfinite(mt[i]) else 0.0
+        for j in range(k):
+            e = E[j]
+            for i in range(T):
+                e[i] -= mt[i]
+        if single:
+            _exp_cut32(E, ints, cut)
+        else:
+            _exp_cut64(E, ints, cut)
+        for i in range(T):
+            tt[i] = 0.0
+        for j in range(k):
+            e = E[j]
+            for i in range(T):
+                tt[i] += e[i]
+        for i in range(t):
+            m[s + i] = mt[i]
+            if tt[i] == 0.0:
+                for j in range(k):
+                    E[j, i] = 1.0
+                tt[i] = k
+                m[s + i] += CUTOFF
+            tot[s + i] = tt[i]
+            sc[i] = w[s + i] / tt[i]
+        for i in range(t, T):
+            sc[i] = 0.0
+        for j in range(k):
+            e = E[j]
+            r0 = dt.type(0.0)
+            for i in range(T):
+                r = e[i] * sc[i]
+                e[i] = r
+                r0 += r
+            G[j, 2 * d] += r0
+            for f in range(d):
+                x = xt[f]
+                r1 = dt.type(0.0)
+                r2 = dt.type(0.0)
+                for i in range(T):
+                    rx = e[i] * x[i]
+                    r1 += rx
+                    r2 += rx * x[i]
+                G[j, d + f] += r1
+                G[j, f] += r2

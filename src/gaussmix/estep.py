@@ -145,6 +145,10 @@ class _Quadratic(NamedTuple):
     L: np.ndarray | None = None  # tied: (d, d) precision factor in the compute dtype
     # full, up to _SMALL_FULL_FEATURES: (k, d, d) float64 factors (M: (μ - shift) P, float64)
     P: np.ndarray | None = None
+    # diag statistics of diagonal components, up to _FUSED_DIAG_CELLS: shifted means
+    # and half precisions per feature, (k, d) in the compute dtype (diag_soft_small)
+    Md: np.ndarray | None = None
+    H: np.ndarray | None = None
 
 
 # Up to this many features, full covariances take full_distances_small (rows
@@ -152,6 +156,15 @@ class _Quadratic(NamedTuple):
 # or the tiled GEMMs and the log-density passes (W1 float32 25,000-row chunk:
 # ~0.48 -> 0.1 ms; benchmarks/NOTES.md #80).
 _SMALL_FULL_FEATURES = 4
+
+
+# Diagonal or spherical components with at most this many (component, feature)
+# cells, and diag statistics, take the whole soft E-step in one kernel over
+# row tiles (diag_soft_small) instead of [x², x, 1], GEMMs and passes over
+# (k, n) arrays: 25,000-row chunks 1.3-1.9x faster up to k d = 512 (W1 float32
+# 0.44 -> 0.22 ms), the GEMMs ahead beyond (64 x 20 float64: 8.6 against
+# 12.4 ms; benchmarks/NOTES.md #107).
+_FUSED_DIAG_CELLS = 512
 
 
 # Spherical distances |x - μ|² = |x - s|² - 2 x·(μ - s) + b need no copy of the
@@ -211,7 +224,12 @@ def _quadratic(
         with np.errstate(divide="ignore"):
             c = (layout.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI
                  + np.log(params.weights))
-    if form is not None:
+    if form is not None and model.stats_kind == "diag" and k * d <= _FUSED_DIAG_CELLS:
+        p = prec_chol**2
+        H = 0.5 * (p if p.ndim == 2 else p[:, None] * np.ones(d))
+        q = _Quadratic(form[0], form[1], c.astype(dtype), shift.astype(dtype), None, None,
+                       Md=np.ascontiguousarray(means_c, dtype=dtype), H=H.astype(dtype))
+    elif form is not None:
         spherical = form[0].shape[1] == d + 2
         M, b = _raw_spherical(means_c, shift, form[1], dtype) if spherical else (None, None)
         q = _Quadratic(form[0], form[1], c, shift.astype(dtype), M, b)
@@ -338,6 +356,9 @@ def estep_soft(
     memory traffic); each block's statistics are then added in float64.
     """
     dtype = compute_dtype(X)
+    q = _quadratic(params, model, shift, dtype)
+    if q is not None and q.H is not None:
+        return _fused_diag(kernel_block(X), np.asarray(w, dtype=np.float64), q)
     r = _soft_rows(X, w, params, model, shift, dtype, scratch=True)
     if r.A is None:
         return stats_from_shifted_rows(np.asarray(X, dtype=dtype), shift.astype(dtype), w, r.wr,
@@ -345,6 +366,21 @@ def estep_soft(
     if not r.quadratic:
         return weighted_stats_kn(r.A, w, r.wr, model.stats_kind, r.objective)
     return stats_from_augmented(r.A, w, r.wr, model.stats_kind, r.objective, r.nnz)
+
+
+def _fused_diag(X: np.ndarray, w: np.ndarray, q: _Quadratic) -> SuffStats:
+    """:func:`estep_soft` of diagonal components in one kernel (``q.H`` is set)."""
+    assert q.Md is not None and q.H is not None
+    n, d = X.shape
+    k = q.Md.shape[0]
+    ints = np.int32 if q.Md.dtype == np.float32 else np.int64
+    tot = _buffer("tot", (n,), np.float64, True)
+    m = _buffer("m", (n,), np.float64, True)
+    G = np.zeros((k, 2 * d + 1))
+    _k.diag_soft_small(X, w, q.shift, q.Md, q.H, q.c, np.empty(0, ints), tot, m, G)
+    lse = np.log(tot, out=tot)
+    lse += m
+    return SuffStats(G[:, -1].copy(), G[:, d:2 * d].copy(), G[:, :d].copy(), float(w @ lse))
 
 
 def estep_hard(
