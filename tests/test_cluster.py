@@ -220,12 +220,16 @@ def test_lloyd_with_bounds_gives_the_plain_iterates(seed, n, d, k, dtype, weight
        weights=st.sampled_from(["unit", "real"]), distinct=st.integers(0, 4))
 def test_bounded_lloyd_gives_the_same_iterates_on_any_number_of_threads(seed, n, d, k, dtype,
                                                                        weights, distinct):
-    """700-row blocks run by one thread, or as runs on two: the block sums are
-    added in block order, so exactly the same centres and iterations
-    (including iterations that empty a cluster and are redone by the plain
-    pass)."""
+    """700-row blocks run by one thread, or as runs on two or three threads that
+    meet at a barrier after each iteration (three: more threads than this
+    machine may have CPUs), or as one pooled task per block and iteration: the
+    block sums are added in block order, so exactly the same centres and
+    iterations (including iterations that empty a cluster and are redone by
+    the plain pass)."""
+    from unittest import mock
+
+    from gaussmix import _lloyd_bounded as lb
     from gaussmix.execution import parallel
-    from gaussmix.kmeans import _lloyd_bounded
 
     rng = np.random.default_rng(seed)
     if distinct:
@@ -236,13 +240,14 @@ def test_bounded_lloyd_gives_the_same_iterates_on_any_number_of_threads(seed, n,
     shift = (w @ X.astype(np.float64)) / w.sum()
     c0 = X[rng.choice(n, k, replace=n < k)].astype(np.float64) - shift
     runs = []
-    for threads in (1, 2):
-        with parallel(threads):
-            runs.append(_lloyd_bounded(X, w, c0, max_iter=40, tol=0.0, shift=shift, chunk=700))
+    for threads, name, value in ((1, None, None), (2, None, None), (3, "_usable_cpus", lambda: 8),
+                                 (2, "_ONE_RUN_CELLS", 0)):
+        with parallel(threads), mock.patch.object(lb, name or "_TILE", value or lb._TILE):
+            runs.append(lb.lloyd_bounded(X, w, c0, max_iter=40, tol=0.0, shift=shift, chunk=700))
     if seed % 4 == 0:  # a Fortran-ordered array is taken as it is
         with parallel(2):
-            runs.append(_lloyd_bounded(np.asfortranarray(X), w, c0, max_iter=40, tol=0.0,
-                                       shift=shift, chunk=700))
+            runs.append(lb.lloyd_bounded(np.asfortranarray(X), w, c0, max_iter=40, tol=0.0,
+                                         shift=shift, chunk=700))
     for c, it in runs[1:]:
         assert it == runs[0][1]
         np.testing.assert_array_equal(c, runs[0][0])
@@ -264,7 +269,8 @@ def test_bounds_stay_bounds_and_skip_the_settled_rows(dtype):
     """After a pass from moved centres, every upper bound is at least the row's
     distance to its centre and every lower bound at most its distance to any
     other; near convergence most rows are skipped (else the bounds do nothing)."""
-    from gaussmix.kmeans import _UNIT_WEIGHTS, _bounded_step, _half_separation
+    from gaussmix._lloyd_bounded import _bounded_step, _half_separation
+    from gaussmix.kmeans import _UNIT_WEIGHTS
 
     X = blobs(5000, 4, 5, seed=3).astype(dtype)
     shift = X.astype(np.float64).mean(axis=0)
@@ -394,3 +400,31 @@ def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, 
         labels, _ = assign_labels(X, w, c + shift, shift)
         np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
+
+
+def test_bounded_run_stops_waiting_when_another_thread_failed():
+    """A thread at the barrier whose partner failed before it started (the last
+    flag set) returns -2 after its first assignment instead of waiting for ever;
+    the driver then raises."""
+    import threading
+
+    from gaussmix import _lloyd_bounded as lb
+    from gaussmix.kmeans import _UNIT_WEIGHTS
+
+    X = blobs(600, 2, 3, seed=1)
+    n, k = len(X), 3
+    shift = X.mean(axis=0)
+    S = lb._FLAG_STRIDE
+    flags = np.zeros(3 * S, dtype=np.int64)  # two threads and the failure flag
+    flags[2 * S] = 1
+    args = (X, _UNIT_WEIGHTS, X[:k] - shift, shift, np.zeros(k), np.empty(k),
+            np.zeros(n, np.intp), np.empty(n, np.float32), np.empty(n, np.float32),
+            np.empty((2, 2, k, 2)), np.empty((2, 2, k)), np.zeros((k, 2)), np.zeros(k), True,
+            300, 0, 1, flags, 0, 0, 10, 0.0)
+    out = []
+    t = threading.Thread(target=lambda: out.append(lb._bounded_run(*args)), daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive() and out == [(-2.0, 0)]
+    with pytest.raises(RuntimeError, match="failed"):
+        lb._run_together(lambda t_, full, done: (-2.0, done), 2, True, 0)
