@@ -267,3 +267,21 @@ def test_pruned_estep_skips_components_of_zero_weight():
     np.testing.assert_array_equal(got.nk[2:], 0.0)
     want = estep_soft(X, w, params, model, shift)
     np.testing.assert_allclose(_stats(got), _stats(want), rtol=2e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["diag", "spherical"])
+def test_separations_and_ratios_are_rounded_towards_a_safe_bound(dtype, layout):
+    """sep[a, j] = ||μ_a - μ_j|| in j's metric, just below the exact value; root_ratio
+    = sqrt(max P_j / P_a), just above (of the means and precisions the kernel reads)."""
+    rng = np.random.default_rng(4)
+    params, model = _mixture(rng, 6, 19, 3.0, layout)
+    shift = rng.normal(size=19)
+    consts = pruned_constants(params, model, shift, dtype)
+    m, p = consts.means.astype(np.float64), consts.prec.astype(np.float64)
+    sep = np.sqrt((((m[:, None, :] - m[None]) ** 2) * p[None]).sum(axis=2))
+    ratio = np.sqrt((p[None] / p[:, None]).max(axis=2))
+    assert np.all(consts.sep <= sep) and np.all(consts.root_ratio >= ratio)
+    np.testing.assert_allclose(consts.sep, sep, rtol=1e-11)
+    np.testing.assert_allclose(consts.root_ratio, ratio, rtol=1e-11)
+    assert np.all(np.diag(consts.sep) == 0.0)

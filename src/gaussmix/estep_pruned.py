@@ -91,14 +91,32 @@ def pruned_constants(params: GMMParams, model: CovarianceModel,
     means_d: np.ndarray = np.ascontiguousarray(params.means - shift, dtype=dt)
     with np.errstate(divide="ignore"):
         c = layout.log_det_chol(pc, d) - 0.5 * d * _LOG_2PI + np.log(params.weights)
-    m, p = means_d.astype(np.float64), prec_d.astype(np.float64)
-    sep, ratio = np.empty((k, k)), np.empty((k, k))
-    for a in range(k):  # (k, d) at a time: no (k, k, d) array
-        sep[a] = np.sqrt(((m[a] - m) ** 2 * p).sum(axis=1))
-        ratio[a] = (p / p[a]).max(axis=1)
-    return PrunedConstants(means_d, prec_d, np.asarray(c, dtype=np.float64),
-                           sep * (1.0 - 1e-12), np.sqrt(ratio) * (1.0 + 1e-12),
+    sep, root_ratio = np.empty((k, k)), np.empty((k, k))
+    _separations(means_d, prec_d, sep, root_ratio)
+    return PrunedConstants(means_d, prec_d, np.asarray(c, dtype=np.float64), sep, root_ratio,
                            np.ascontiguousarray(shift, dtype=dt))
+
+
+@kernel
+def _separations(M, P, sep, root_ratio):  # type: ignore[no-untyped-def]
+    """``sep[a, j] = ||μ_a - μ_j||`` in component j's metric, rounded down, and
+    ``root_ratio[a, j] = sqrt(max_f P_jf / P_af)``, rounded up, in float64.
+
+    (One compiled pass, no (k, k, d) array: a loop of NumPy calls per component
+    cost ~0.3 ms an E-step for k = 20, d = 64.)
+    """
+    k, d = M.shape
+    for a in range(k):
+        for j in range(k):
+            s = 0.0
+            r = 0.0
+            for f in range(d):
+                u = np.float64(M[a, f]) - np.float64(M[j, f])
+                pj = np.float64(P[j, f])
+                s += u * u * pj
+                r = max(r, pj / np.float64(P[a, f]))
+            sep[a, j] = math.sqrt(s) * (1.0 - 1e-12)
+            root_ratio[a, j] = math.sqrt(r) * (1.0 + 1e-12)
 
 
 @kernel(reassociate=True)
