@@ -460,3 +460,65 @@ def test_one_kernel_float32_moments_cut(gap, zero):
     assert (G[1, -1] == 0.0) == zero
     if not zero:
         np.testing.assert_allclose(G[1, -1], np.exp(-gap), rtol=1e-5)
+
+
+def _full_case(n, d, k, dtype, seed, tied, offset=0.0):
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=3.0, size=(k, d)) + offset
+    Q = rng.normal(size=(1 if tied else k, d, d))
+    cov = Q @ Q.swapaxes(1, 2) / d + 0.3 * np.eye(d)
+    comp = rng.integers(k, size=n)
+    L = np.swapaxes(np.linalg.cholesky(cov[0 if tied else comp]), -1, -2)
+    X = means[comp] + np.matmul(rng.normal(size=(n, 1, d)), L)[:, 0, :]
+    model = get_model("tied" if tied else "full")
+    cov = cov[0] if tied else cov
+    params = GMMParams(rng.dirichlet(np.ones(k)), means, cov, model.layout.precisions_cholesky(cov))
+    w = rng.uniform(0.0, 2.0, n)
+    w[rng.uniform(size=n) < 0.2] = 0.0
+    return X.astype(dtype), w, params, model
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("n, d", [(1, 2), (511, 1), (512, 3), (1300, 4), (1300, 2)])
+def test_one_kernel_full_estep_equals_the_other_path_and_the_exact_stats(
+        dtype, tied, n, d, monkeypatch):
+    """full_soft_small (moments about each component's mean, moved to the shift) ==
+    the tiled distances + NumPy statistics path == float64 NumPy."""
+    from gaussmix import estep
+
+    X, w, params, model = _full_case(n, d, 3, dtype, 8, tied)
+    shift = X.astype(np.float64).mean(axis=0)
+    estep._LAST.clear()
+    assert estep._quadratic(params, model, shift, dtype).cd is not None
+    fused = estep_soft(X, w, params, model, shift)
+    monkeypatch.setattr(estep, "_FUSED_FULL_FEATURES", 0)
+    estep._LAST.clear()
+    assert estep._quadratic(params, model, shift, dtype).cd is None
+    other = estep_soft(X, w, params, model, shift)
+    exact = _exact_stats(X, w, params, model, shift)
+    tol = 1e-11 if dtype == np.float64 else 2e-5
+    for got in (fused, other):
+        for a, b in zip(got, exact, strict=True):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
+    estep._LAST.clear()
+
+
+def test_one_kernel_full_estep_keeps_a_far_components_scatter_in_float32():
+    """A component 1,000 away from the shift, unit scatter, float32 rows: its covariance
+    from the kernel's statistics matches float64's to float32 rounding (moments summed
+    in float32 would lose ~6 digits to the cancellation in S - n m mᵀ)."""
+    from gaussmix import estep
+
+    X, w, params, model = _full_case(4000, 2, 2, np.float64, 9, False)
+    X[X[:, 0] > np.median(X[:, 0])] += 1000.0
+    params = params._replace(means=params.means + [[0.0, 0.0], [1000.0, 1000.0]])
+    shift = X.mean(axis=0)
+    covs = []
+    for dtype in (np.float64, np.float32):
+        estep._LAST.clear()
+        s = estep_soft(X.astype(dtype), w, params, model, shift)
+        m = s.sk / s.nk[:, None]
+        covs.append(s.Sk / s.nk[:, None, None] - m[:, :, None] * m[:, None, :])
+    estep._LAST.clear()
+    np.testing.assert_allclose(covs[1], covs[0], rtol=1e-4, atol=1e-4 * np.abs(covs[0]).max())

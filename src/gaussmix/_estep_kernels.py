@@ -555,3 +555,136 @@ def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-
                     r2 += rx * x[i]
                 G[j, d + f] += r1
                 G[j, f] += r2
+
+
+@kernel(reassociate=True)
+def full_soft_small(X, w, shift, P, Mc, c, like, pooled, tot, m, G0, G1, G2):  # type: ignore[no-untyped-def]
+    """The whole soft E-step of a block for full (or tied) covariances and up to 4 features.
+
+    As :func:`diag_soft_small`, tile by tile, with the distances of
+    :func:`full_distances_small` on the tile's rows in registers (``P``
+    (k, d, d) upper triangular factors, ``Mc[j] = μ_j P[j]``, float64) and
+    ``c`` in the compute dtype. Adds to ``G0`` (k,) ``Σ r``, to ``G1`` (k, d)
+    ``Σ r x`` and to ``G2`` the upper triangle of ``Σ r x xᵀ`` (k, d, d), or
+    with ``pooled`` (tied) of ``Σ w x xᵀ`` (1, d, d), all of shifted rows and
+    all in float64 (float32 products would lose a far component's scatter to
+    the cancellation in ``S - n m mᵀ``).
+    """
+    n, d = X.shape
+    k = Mc.shape[0]
+    T = _DIAG_SMALL_TILE
+    dt = c.dtype
+    ints = np.empty(T, dtype=like.dtype)
+    single = ints.itemsize == 4
+    cut = _MOMENTS_CUTOFF32 if single else CUTOFF
+    xt = np.zeros((4, T))  # features padded with zeros to 2 or 4, as full_distances_small
+    q = np.zeros((4, 4))
+    mc = np.zeros(4)
+    D = np.zeros((k, T))
+    E = np.empty((k, T), dtype=dt)
+    mt = np.empty(T, dtype=dt)
+    tt = np.empty(T)
+    sc = np.empty(T, dtype=dt)
+    r64 = np.empty(T)
+    for s in range(0, n, T):
+        t = min(T, n - s)
+        for a in range(d):
+            sa = shift[a]
+            x = xt[a]
+            for i in range(t):
+                x[i] = np.float64(X[s + i, a]) - sa
+            for i in range(t, T):
+                x[i] = 0.0
+        x0, x1, x2, x3 = xt[0], xt[1], xt[2], xt[3]
+        for j in range(k):
+            for a in range(d):
+                mc[a] = Mc[j, a]
+                for b in range(a + 1):
+                    q[b, a] = P[j, b, a]
+            o = D[j]
+            if d <= 2:
+                m0, m1, q00, q01, q11 = mc[0], mc[1], q[0, 0], q[0, 1], q[1, 1]
+                for i in range(T):
+                    y0 = -m0 + x0[i] * q00
+                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
+                    o[i] = y0 * y0 + y1 * y1
+            else:
+                m0, m1, m2, m3 = mc[0], mc[1], mc[2], mc[3]
+                q00, q01, q11 = q[0, 0], q[0, 1], q[1, 1]
+                q02, q12, q22 = q[0, 2], q[1, 2], q[2, 2]
+                q03, q13, q23, q33 = q[0, 3], q[1, 3], q[2, 3], q[3, 3]
+                for i in range(T):
+                    y0 = -m0 + x0[i] * q00
+                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
+                    y2 = ((-m2 + x0[i] * q02) + x1[i] * q12) + x2[i] * q22
+                    y3 = (((-m3 + x0[i] * q03) + x1[i] * q13) + x2[i] * q23) + x3[i] * q33
+                    o[i] = y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+        for i in range(T):
+            mt[i] = -np.inf
+        for j in range(k):
+            e = E[j]
+            dj = D[j]
+            cj = c[j]
+            for i in range(T):
+                e[i] = cj - dt.type(0.5 * dj[i])
+            for i in range(T):
+                mt[i] = e[i] if e[i] > mt[i] else mt[i]
+        for i in range(T):
+            mt[i] = mt[i] if math.isfinite(mt[i]) else 0.0
+        for j in range(k):
+            e = E[j]
+            for i in range(T):
+                e[i] -= mt[i]
+        if single:
+            _exp_cut32(E, ints, cut)
+        else:
+            _exp_cut64(E, ints, cut)
+        for i in range(T):
+            tt[i] = 0.0
+        for j in range(k):
+            e = E[j]
+            for i in range(T):
+                tt[i] += e[i]
+        for i in range(t):
+            m[s + i] = mt[i]
+            if tt[i] == 0.0:
+                for j in range(k):
+                    E[j, i] = 1.0
+                tt[i] = k
+                m[s + i] += CUTOFF
+            tot[s + i] = tt[i]
+            sc[i] = w[s + i] / tt[i]
+        for i in range(t, T):
+            sc[i] = 0.0
+        if pooled:
+            for a in range(d):
+                xa = xt[a]
+                for b in range(a, d):
+                    xb = xt[b]
+                    acc = 0.0
+                    for i in range(t):
+                        acc += w[s + i] * xa[i] * xb[i]
+                    G2[0, a, b] += acc
+        for j in range(k):
+            e = E[j]
+            r0 = 0.0
+            for i in range(T):
+                r = e[i] * sc[i]
+                r64[i] = r
+                r0 += r
+            G0[j] += r0
+            for a in range(d):
+                xa = xt[a]
+                acc = 0.0
+                for i in range(T):
+                    acc += r64[i] * xa[i]
+                G1[j, a] += acc
+            if not pooled:
+                for a in range(d):
+                    xa = xt[a]
+                    for b in range(a, d):
+                        xb = xt[b]
+                        acc = 0.0
+                        for i in range(T):
+                            acc += r64[i] * xa[i] * xb[i]
+                        G2[j, a, b] += acc

@@ -145,10 +145,14 @@ class _Quadratic(NamedTuple):
     L: np.ndarray | None = None  # tied: (d, d) precision factor in the compute dtype
     # full, up to _SMALL_FULL_FEATURES: (k, d, d) float64 factors (M: (μ - shift) P, float64)
     P: np.ndarray | None = None
-    # diag statistics of diagonal components, up to _FUSED_DIAG_CELLS: shifted means
-    # and half precisions per feature, (k, d) in the compute dtype (diag_soft_small)
+    # The one-kernel E-steps: diag statistics of diagonal components up to
+    # _FUSED_DIAG_CELLS (diag_soft_small: Md the shifted means and H half the
+    # precisions per feature, (k, d) in the compute dtype), full or pooled ones
+    # of full covariances up to _FUSED_FULL_FEATURES (full_soft_small, with P
+    # and M above); cd is c in the compute dtype
     Md: np.ndarray | None = None
     H: np.ndarray | None = None
+    cd: np.ndarray | None = None
 
 
 # Up to this many features, full covariances take full_distances_small (rows
@@ -156,6 +160,11 @@ class _Quadratic(NamedTuple):
 # or the tiled GEMMs and the log-density passes (W1 float32 25,000-row chunk:
 # ~0.48 -> 0.1 ms; benchmarks/NOTES.md #80).
 _SMALL_FULL_FEATURES = 4
+# Up to this many features, full and tied soft E-steps are one kernel over row
+# tiles (full_soft_small: distances, exponentials, normalisation and moments
+# in one pass; W1 25,000-row chunk, float32 0.54 -> 0.34 ms, float64 0.64 ->
+# 0.40; benchmarks/NOTES.md #110).
+_FUSED_FULL_FEATURES = _SMALL_FULL_FEATURES
 
 
 # Diagonal or spherical components with at most this many (component, feature)
@@ -227,16 +236,20 @@ def _quadratic(
     if form is not None and model.stats_kind == "diag" and k * d <= _FUSED_DIAG_CELLS:
         p = prec_chol**2
         H = 0.5 * (p if p.ndim == 2 else p[:, None] * np.ones(d))
-        q = _Quadratic(form[0], form[1], c.astype(dtype), shift.astype(dtype), None, None,
-                       Md=np.ascontiguousarray(means_c, dtype=dtype), H=H.astype(dtype))
+        q = _Quadratic(form[0], form[1], c, shift.astype(dtype), None, None,
+                       Md=np.ascontiguousarray(means_c, dtype=dtype), H=H.astype(dtype),
+                       cd=c.astype(dtype))
     elif form is not None:
         spherical = form[0].shape[1] == d + 2
         M, b = _raw_spherical(means_c, shift, form[1], dtype) if spherical else (None, None)
         q = _Quadratic(form[0], form[1], c, shift.astype(dtype), M, b)
     elif small_full:
         P = np.ascontiguousarray(np.broadcast_to(prec_chol, (k, d, d)), dtype=np.float64)
-        q = _Quadratic(np.empty((k, 0), dtype=dtype), np.ones(k), np.broadcast_to(c, (k,)),
-                       shift.astype(dtype), np.einsum("kd,kde->ke", means_c, P), None, P=P)
+        fused = model.stats_kind in ("full", "pooled") and d <= _FUSED_FULL_FEATURES
+        c = np.broadcast_to(c, (k,))
+        q = _Quadratic(np.empty((k, 0), dtype=dtype), np.ones(k), c,
+                       shift.astype(dtype), np.einsum("kd,kde->ke", means_c, P), None, P=P,
+                       cd=c.astype(dtype) if fused else None)
     elif layout.name == "tied":
         # one shared factor: the spherical form with unit scale, in whitened rows
         Mw = means_c @ prec_chol
@@ -359,6 +372,9 @@ def estep_soft(
     q = _quadratic(params, model, shift, dtype)
     if q is not None and q.H is not None:
         return _fused_diag(kernel_block(X), np.asarray(w, dtype=np.float64), q)
+    if q is not None and q.P is not None and q.cd is not None:
+        return _fused_full(kernel_block(X), np.asarray(w, dtype=np.float64), q,
+                           model.stats_kind == "pooled")
     r = _soft_rows(X, w, params, model, shift, dtype, scratch=True)
     if r.A is None:
         return stats_from_shifted_rows(np.asarray(X, dtype=dtype), shift.astype(dtype), w, r.wr,
@@ -377,10 +393,28 @@ def _fused_diag(X: np.ndarray, w: np.ndarray, q: _Quadratic) -> SuffStats:
     tot = _buffer("tot", (n,), np.float64, True)
     m = _buffer("m", (n,), np.float64, True)
     G = np.zeros((k, 2 * d + 1))
-    _k.diag_soft_small(X, w, q.shift, q.Md, q.H, q.c, np.empty(0, ints), tot, m, G)
+    assert q.cd is not None
+    _k.diag_soft_small(X, w, q.shift, q.Md, q.H, q.cd, np.empty(0, ints), tot, m, G)
     lse = np.log(tot, out=tot)
     lse += m
     return SuffStats(G[:, -1].copy(), G[:, d:2 * d].copy(), G[:, :d].copy(), float(w @ lse))
+
+
+def _fused_full(X: np.ndarray, w: np.ndarray, q: _Quadratic, pooled: bool) -> SuffStats:
+    """:func:`estep_soft` of full or tied covariances up to 4 features in one kernel."""
+    assert q.P is not None and q.M is not None and q.cd is not None
+    n, d = X.shape
+    k = q.M.shape[0]
+    ints = np.int32 if q.cd.dtype == np.float32 else np.int64
+    tot = _buffer("tot", (n,), np.float64, True)
+    m = _buffer("m", (n,), np.float64, True)
+    G0, G1, G2 = np.zeros(k), np.zeros((k, d)), np.zeros((1 if pooled else k, d, d))
+    _k.full_soft_small(X, w, np.asarray(q.shift, dtype=np.float64), q.P, q.M, q.cd,
+                       np.empty(0, ints), pooled, tot, m, G0, G1, G2)
+    G2 += np.triu(G2, 1).swapaxes(1, 2)  # the lower triangles
+    lse = np.log(tot, out=tot)
+    lse += m
+    return SuffStats(G0, G1, G2[0] if pooled else G2, float(w @ lse))
 
 
 def estep_hard(
