@@ -240,7 +240,7 @@ def test_bounded_lloyd_gives_the_same_iterates_on_any_number_of_threads(seed, n,
     shift = (w @ X.astype(np.float64)) / w.sum()
     c0 = X[rng.choice(n, k, replace=n < k)].astype(np.float64) - shift
     runs = []
-    for threads, name, value in ((1, None, None), (2, None, None), (3, "_usable_cpus", lambda: 8),
+    for threads, name, value in ((1, None, None), (2, None, None), (3, "usable_cpus", lambda: 8),
                                  (2, "_ONE_RUN_CELLS", 0)):
         with parallel(threads), mock.patch.object(lb, name or "_TILE", value or lb._TILE):
             runs.append(lb.lloyd_bounded(X, w, c0, max_iter=40, tol=0.0, shift=shift, chunk=700))
@@ -369,8 +369,12 @@ def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, 
                                                           distinct):
     """Sums kept from pass to pass (only rows that change centre added) give the
     plain passes' iterations, centres to round-off and final labels, on one
-    thread or two (700-row blocks); clusters that empty (few distinct rows,
-    zero weights) are relocated as by the plain pass."""
+    thread, two or three (oversubscribed) meeting at a barrier, or as a map of
+    700-row blocks on the pool, with the same bits; clusters that empty (few
+    distinct rows, zero weights) are relocated as by the plain pass."""
+    from unittest import mock
+
+    from gaussmix import kmeans
     from gaussmix.execution import parallel
     from gaussmix.kmeans import _lloyd_delta, assign_labels
 
@@ -390,8 +394,9 @@ def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, 
     ref_c, ref_it = _plain_lloyd(X, w, c0, 40, 1e-20, shift, 700)
     ref_labels, _ = assign_labels(X, w, ref_c + shift, shift)
     runs = []
-    for threads in (1, 2):
-        with parallel(threads):
+    for threads, name, value in ((1, None, None), (2, None, None), (3, "usable_cpus", lambda: 8),
+                                 (2, "_ONE_RUN_CELLS", 0)):
+        with parallel(threads), mock.patch.object(kmeans, name or "_TILE", value or kmeans._TILE):
             runs.append(_lloyd_delta(X, w, c0, max_iter=40, tol=1e-20, shift=shift, chunk=700,
                                      raw=False))
     for c, it, _ in runs:
@@ -399,7 +404,9 @@ def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, 
         np.testing.assert_allclose(c, ref_c, rtol=1e-9, atol=1e-9)
         labels, _ = assign_labels(X, w, c + shift, shift)
         np.testing.assert_array_equal(labels, ref_labels)
-    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for c, _, labels in runs[1:]:
+        np.testing.assert_array_equal(c, runs[0][0])
+        np.testing.assert_array_equal(labels, runs[0][2])
 
 
 def test_bounded_run_stops_waiting_when_another_thread_failed():
@@ -409,12 +416,13 @@ def test_bounded_run_stops_waiting_when_another_thread_failed():
     import threading
 
     from gaussmix import _lloyd_bounded as lb
+    from gaussmix._barrier import run_together
     from gaussmix.kmeans import _UNIT_WEIGHTS
 
     X = blobs(600, 2, 3, seed=1)
     n, k = len(X), 3
     shift = X.mean(axis=0)
-    S = lb._FLAG_STRIDE
+    S = lb.FLAG_STRIDE
     flags = np.zeros(3 * S, dtype=np.int64)  # two threads and the failure flag
     flags[2 * S] = 1
     args = (X, _UNIT_WEIGHTS, X[:k] - shift, shift, np.zeros(k), np.empty(k),
@@ -427,4 +435,4 @@ def test_bounded_run_stops_waiting_when_another_thread_failed():
     t.join(timeout=60)
     assert not t.is_alive() and out == [(-2.0, 0)]
     with pytest.raises(RuntimeError, match="failed"):
-        lb._run_together(lambda t_, full, done: (-2.0, done), 2, True, 0)
+        run_together(lambda t_, full, done: (-2.0, done), 2, True, 0)

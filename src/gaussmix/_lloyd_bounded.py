@@ -4,21 +4,25 @@ Each row keeps an upper bound on the distance to its centre and a lower bound
 on the distance to every other; rows whose bounds settle their label are not
 recomputed (:func:`_bounded_step`). On small data the iterations run inside
 one compiled call per thread (:func:`_bounded_run`), which meet at a barrier
-in shared memory after each assignment: waking pooled threads through the
-operating system cost ~0.1 ms an iteration here, as much as the assignment of
-100,000 rows on one core.
+(:mod:`gaussmix._barrier`) after each assignment.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
+from ._barrier import (
+    FLAG_STRIDE,
+    load_acquire,
+    new_flags,
+    pause,
+    run_guarded,
+    run_together,
+    store_release,
+    usable_cpus,
+)
 from ._blocks import kernel_block
 from ._jit import kernel
 from .execution.chunks import current_n_jobs, thread_pool
@@ -254,81 +258,6 @@ def _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift, check)
 # task per thread and iteration; benchmarks/NOTES.md #108 for the barrier).
 _ONE_RUN_CELLS = 2**22
 
-# Flags of the threads of one _bounded_run, each on its own cache line; the
-# last slot says that one of them failed before it started.
-_FLAG_STRIDE = 8
-
-
-class _LazyIntrinsic:
-    """A numba intrinsic built on first compilation (``import gaussmix`` does
-    not import numba); kernels naming it get the intrinsic itself."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __call__(self, *args: Any) -> Any:  # pragma: no cover - only compiled code calls it
-        raise TypeError("compiled kernels only")
-
-    def dispatcher(self) -> Any:
-        if not _INTRINSICS:
-            _INTRINSICS.update(_build_intrinsics())
-        return _INTRINSICS[self._name]
-
-
-_INTRINSICS: dict[str, Any] = {}
-
-
-def _build_intrinsics() -> dict[str, Any]:
-    """Atomic loads and stores of int64 array items, and a spin-wait hint."""
-    import platform
-
-    from llvmlite import ir
-    from numba.core import cgutils, types
-    from numba.extending import intrinsic
-
-    def item_pointer(context, builder, aryty, ary, idx):  # type: ignore[no-untyped-def]
-        array = context.make_array(aryty)(context, builder, ary)
-        return cgutils.get_item_pointer(context, builder, aryty, array, [idx], wraparound=False)
-
-    @intrinsic
-    def load_acquire(typingctx, arr, idx):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            ptr = item_pointer(context, builder, signature.args[0], args[0], args[1])
-            return builder.load_atomic(ptr, "acquire", 8)
-
-        return types.int64(arr, idx), codegen
-
-    @intrinsic
-    def store_release(typingctx, arr, idx, value):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            ptr = item_pointer(context, builder, signature.args[0], args[0], args[1])
-            val = context.cast(builder, args[2], signature.args[2], types.int64)
-            builder.store_atomic(val, ptr, "release", 8)
-            return context.get_dummy_value()
-
-        return types.void(arr, idx, value), codegen
-
-    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
-
-    @intrinsic
-    def pause(typingctx):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            if x86:  # the spin-wait hint (elsewhere the loop just spins)
-                fn = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
-                builder.call(fn, [])
-            return context.get_dummy_value()
-
-        return types.void(), codegen
-
-    return {"load_acquire": load_acquire, "store_release": store_release, "pause": pause}
-
-
-_load_acquire = _LazyIntrinsic("load_acquire")
-_store_release = _LazyIntrinsic("store_release")
-_pause = _LazyIntrinsic("pause")
-
-
 @kernel
 def _bounded_run(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, part_s,  # type: ignore[no-untyped-def]
                  part_c, sums, counts, full, chunk, first, last, flags, me, start, max_iter,
@@ -349,7 +278,7 @@ def _bounded_run(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, 
     relocates). Returns the last move and the iterations done; -2 if another
     thread failed (the failed flag, last, is set).
     """
-    threads = flags.shape[0] // _FLAG_STRIDE - 1
+    threads = flags.shape[0] // FLAG_STRIDE - 1
     moved = 0.0
     it = start
     while it < max_iter:
@@ -359,12 +288,12 @@ def _bounded_run(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, 
                       part_s[par], part_c[par], full, chunk, first, last)
         # (the release store publishes this thread's sums; an acquire load that
         # sees another's flag sees its sums)
-        _store_release(flags, me * _FLAG_STRIDE, it + 1)
+        store_release(flags, me * FLAG_STRIDE, it + 1)
         for other in range(threads):
-            while _load_acquire(flags, other * _FLAG_STRIDE) <= it:
-                if _load_acquire(flags, threads * _FLAG_STRIDE) != 0:
+            while load_acquire(flags, other * FLAG_STRIDE) <= it:
+                if load_acquire(flags, threads * FLAG_STRIDE) != 0:
                     return -2.0, it
-                _pause()
+                pause()
         moved = _bounded_finish(part_s[par], part_c[par], sums, counts, full, centers_c,
                                 drift, True)
         full = False
@@ -372,14 +301,6 @@ def _bounded_run(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, 
         if moved <= tol:  # (also a nearly empty cluster's -1)
             break
     return moved, it
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on: threads spinning at a barrier need one each."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def lloyd_bounded(
@@ -416,7 +337,7 @@ def lloyd_bounded(
     threads = min(current_n_jobs(), n_blocks)
     one_run = n * k <= _ONE_RUN_CELLS
     if one_run:
-        threads = min(threads, _usable_cpus())
+        threads = min(threads, usable_cpus())
     # each thread's own copy of the centres and sums (one when pooled)
     copies = threads if one_run else 1
     centers = np.repeat(np.asarray(centers_c, dtype=np.float64)[None], copies, axis=0)
@@ -424,16 +345,13 @@ def lloyd_bounded(
     drift, half_sep = np.zeros((copies, k)), np.empty((copies, k))
     part_s, part_c = np.empty((2, n_blocks, k, d)), np.empty((2, n_blocks, k))
     cuts = np.linspace(0, n_blocks, (threads if one_run else n_blocks) + 1).round().astype(int)
-    flags = np.zeros((threads + 1) * _FLAG_STRIDE, dtype=np.int64)
+    flags = new_flags(threads)
 
     def run(t: int, full: bool, done: int) -> tuple[float, int]:
-        try:
-            return _bounded_run(Xk, wk, centers[t], shift, drift[t], half_sep[t], labels,  # type: ignore[no-any-return]
-                                upper, lower, part_s, part_c, sums[t], counts[t], full, chunk,
-                                cuts[t], cuts[t + 1], flags, t, done, max_iter, tol)
-        except BaseException:
-            flags[threads * _FLAG_STRIDE] = 1  # the others stop waiting for this one
-            raise
+        return run_guarded(_bounded_run, flags, threads, Xk, wk, centers[t], shift, drift[t],
+                           half_sep[t], labels, upper, lower, part_s, part_c, sums[t],
+                           counts[t], full, chunk, cuts[t], cuts[t + 1], flags, t, done,
+                           max_iter, tol)
 
     def step(first: int, last: int, full: bool) -> None:
         _bounded_step(Xk, wk, centers[0], shift, drift[0], half_sep[0], labels, upper, lower,
@@ -443,7 +361,7 @@ def lloyd_bounded(
     n_iter = 0
     while n_iter < max_iter:
         if one_run:
-            moved, n_iter = _run_together(run, threads, full, n_iter)
+            moved, n_iter = run_together(run, threads, full, n_iter)
         else:
             _half_separation(centers[0], half_sep[0])
             if threads <= 1:
@@ -464,24 +382,3 @@ def lloyd_bounded(
         if moved <= tol:
             break
     return centers[0], n_iter
-
-
-def _run_together(run: Callable[[int, bool, int], tuple[float, int]], threads: int,
-                  full: bool, done: int) -> tuple[float, int]:
-    """``run(t, full, done)`` for every thread t at once (t = 0 on this one).
-
-    The others get threads of their own for the call (not the shared pool,
-    where waiting at a barrier for a task still queued could deadlock).
-    """
-    helpers = [threading.Thread(target=run, args=(t, full, done), daemon=True)
-               for t in range(1, threads)]
-    for h in helpers:
-        h.start()
-    try:
-        result = run(0, full, done)
-    finally:
-        for h in helpers:
-            h.join()
-    if result[0] == -2.0:
-        raise RuntimeError("a thread of the bounded Lloyd iterations failed")
-    return result

@@ -13,11 +13,21 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._barrier import (
+    FLAG_STRIDE,
+    load_acquire,
+    new_flags,
+    pause,
+    run_guarded,
+    run_together,
+    store_release,
+    usable_cpus,
+)
 from ._blocks import kernel_block
 from ._jit import kernel
-from ._lloyd_bounded import lloyd_bounded
+from ._lloyd_bounded import _ONE_RUN_CELLS, lloyd_bounded
 from .execution import RowSlices, map_blocks_sum
-from .execution.chunks import balanced_chunk, constant_weight
+from .execution.chunks import balanced_chunk, constant_weight, current_n_jobs
 from .stats import SuffStats
 
 
@@ -360,6 +370,75 @@ def assign_labels(
     return labels, inertia
 
 
+@kernel
+def _delta_run(X, w, centers_c, shift, labels, part_s, part_c, sums, counts, buf, no_d2,  # type: ignore[no-untyped-def]
+               raw, chunk, first, last, flags, me, start, max_iter, tol):
+    """:func:`_lloyd_delta`'s iterations ``start + 1``, ... over blocks ``first`` to
+    ``last - 1``, as thread ``me`` of those whose flags are ``flags``.
+
+    Each pass is :func:`_assign_kernel` (``delta``) on this thread's blocks
+    into the halves ``part_s[it % 2]`` / ``part_c[it % 2]``, then the barrier
+    of :mod:`gaussmix._barrier`; each thread then adds every block's changes in
+    block order to its own ``sums``, ``counts`` and ``centers_c``: the same
+    numbers in every thread (``no_d2``: an empty array, no distances kept).
+    Stops after ``max_iter`` iterations in all or when
+    the squared move is at most ``tol``. Returns the last move and the
+    iterations done: move -1 when a cluster holds at most 1e-9 of the weight
+    (the caller redoes that pass plainly), -2 when another thread failed.
+    """
+    n, d = X.shape
+    k = centers_c.shape[0]
+    threads = flags.shape[0] // FLAG_STRIDE - 1
+    n_blocks = part_s.shape[1]
+    unweighted = w.shape[0] == 0
+    change_s = np.empty((k, d))
+    change_c = np.empty(k)
+    moved = 0.0
+    it = start
+    while it < max_iter:
+        par = it % 2
+        for blk in range(first, last):
+            lo = blk * chunk
+            hi = min(n, lo + chunk)
+            ps = part_s[par, blk]
+            pc = part_c[par, blk]
+            ps[:] = 0.0
+            pc[:] = 0.0
+            _assign_kernel(X[lo:hi], w if unweighted else w[lo:hi], centers_c, shift, ps, pc,
+                           labels[lo:hi], no_d2, False, buf, raw, True)
+        store_release(flags, me * FLAG_STRIDE, it + 1)
+        for other in range(threads):
+            while load_acquire(flags, other * FLAG_STRIDE) <= it:
+                if load_acquire(flags, threads * FLAG_STRIDE) != 0:
+                    return -2.0, it
+                pause()
+        change_s[:] = part_s[par, 0]
+        change_c[:] = part_c[par, 0]
+        for blk in range(1, n_blocks):
+            change_s += part_s[par, blk]
+            change_c += part_c[par, blk]
+        sums += change_s
+        counts += change_c
+        it += 1
+        total = 0.0
+        for c in range(k):
+            total += counts[c]
+        for c in range(k):
+            if counts[c] <= 1e-9 * total:
+                return -1.0, it
+        moved = 0.0
+        for c in range(k):
+            nk = counts[c] if counts[c] > 0 else 1.0
+            for j in range(d):
+                new = sums[c, j] / nk
+                t = new - centers_c[c, j]
+                moved += t * t
+                centers_c[c, j] = new
+        if moved <= tol:
+            break
+    return moved, it
+
+
 def _lloyd_delta(
     X: np.ndarray, w: np.ndarray, centers_c: np.ndarray, *, max_iter: int, tol: float,
     shift: np.ndarray, chunk: int, raw: bool,
@@ -373,42 +452,68 @@ def _lloyd_delta(
     that leaves a cluster with at most 1e-9 of the weight (weighted counts
     updated by differences need not reach exactly 0) is redone by the plain
     pass, which relocates an empty cluster; the next pass then adds every row
-    afresh. Returns the final shifted centres, the number of iterations and
-    the labels of the last pass.
+    afresh. A C-ordered float array of up to ``_ONE_RUN_CELLS`` rows x centres
+    runs its iterations in one compiled call per thread (:func:`_delta_run`);
+    otherwise each pass is a map of blocks on the pool. Returns the final
+    shifted centres, the number of iterations and the labels of the last pass.
     """
     n, d = X.shape
     k = centers_c.shape[0]
     unit = _is_unit(w)
     labels = np.full(n, -1, dtype=np.intp)
-    sums, counts = np.zeros((k, d)), np.zeros(k)
     shift64 = np.ascontiguousarray(shift, dtype=np.float64)
-    current = [np.ascontiguousarray(centers_c, dtype=np.float64)]
-
-    def block(sl: slice, wb: np.ndarray) -> SuffStats:
-        Xb = kernel_block(X[sl])
-        s, c = np.zeros((k, d)), np.zeros(k)
-        _assign_kernel(Xb, _kernel_weights(wb, unit), current[0], shift64, s, c, labels[sl],
-                       _NO_D2, False, *_tile_buffers(Xb.dtype, d), raw, True)
-        return SuffStats(c, s, np.zeros(()), 0.0)
-
+    n_blocks = -(-n // chunk)
+    one_run = (n * k <= _ONE_RUN_CELLS and X.flags.c_contiguous
+               and X.dtype in (np.float32, np.float64))
+    threads = min(current_n_jobs(), n_blocks, usable_cpus()) if one_run else 1
+    # each thread's own copy of the centres and sums (one when pooled)
+    centers = np.repeat(np.asarray(centers_c, dtype=np.float64)[None], threads, axis=0)
+    sums, counts = np.zeros((threads, k, d)), np.zeros((threads, k))
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        change = map_blocks_sum(RowSlices(n), w, chunk, block)
-        sums += change.sk
-        counts += change.nk
-        redo = bool(np.any(counts <= 1e-9 * counts.sum()))
-        if redo:
-            stats = _plain_pass(X, w, chunk, current[0], shift, unit, raw)
-            sums, counts = stats.sk, stats.nk
-        new_c = sums / np.where(counts > 0, counts, 1.0)[:, None]
-        shift_tot = float(np.sum((new_c - current[0]) ** 2))
-        current[0] = new_c
-        if redo:  # a relocated row's label is stale: the next pass adds every row afresh
-            labels[:] = -1
-            sums, counts = np.zeros((k, d)), np.zeros(k)
+    if one_run:
+        wk = _kernel_weights(w, unit)
+        part_s, part_c = np.empty((2, n_blocks, k, d)), np.empty((2, n_blocks, k))
+        cuts = np.linspace(0, n_blocks, threads + 1).round().astype(int)
+        bufs = [_tile_buffers(X.dtype, d)[0] for _ in range(threads)]
+        flags = new_flags(threads)
+
+        def run(t: int, full: bool, done: int) -> tuple[float, int]:
+            return run_guarded(_delta_run, flags, threads, X, wk, centers[t], shift64, labels,
+                               part_s, part_c, sums[t], counts[t], bufs[t], _NO_D2, raw, chunk,
+                               cuts[t], cuts[t + 1], flags, t, done, max_iter, tol)
+    else:
+        def block(sl: slice, wb: np.ndarray) -> SuffStats:
+            Xb = kernel_block(X[sl])
+            s, c = np.zeros((k, d)), np.zeros(k)
+            _assign_kernel(Xb, _kernel_weights(wb, unit), centers[0], shift64, s, c,
+                           labels[sl], _NO_D2, False, *_tile_buffers(Xb.dtype, d), raw, True)
+            return SuffStats(c, s, np.zeros(()), 0.0)
+
+    while n_iter < max_iter:
+        if one_run:
+            shift_tot, n_iter = run_together(run, threads, False, n_iter)
+            redo = shift_tot == -1.0
+        else:
+            change = map_blocks_sum(RowSlices(n), w, chunk, block)
+            sums[0] += change.sk
+            counts[0] += change.nk
+            n_iter += 1
+            redo = bool(np.any(counts[0] <= 1e-9 * counts[0].sum()))
+            if not redo:
+                new_c = sums[0] / np.where(counts[0] > 0, counts[0], 1.0)[:, None]
+                shift_tot = float(np.sum((new_c - centers[0]) ** 2))
+                centers[0] = new_c
+        if redo:  # the plain pass relocates; a relocated row's label is stale
+            stats = _plain_pass(X, w, chunk, centers[0], shift, unit, raw)
+            new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
+            shift_tot = float(np.sum((new_c - centers[0]) ** 2))
+            centers[:] = new_c
+            labels[:] = -1  # the next pass adds every row afresh
+            sums[:] = 0.0
+            counts[:] = 0.0
         if shift_tot <= tol:
             break
-    return current[0], n_iter, labels
+    return centers[0], n_iter, labels
 
 
 def _plain_pass(X: Any, w: np.ndarray | None, chunk: int, centers_c: np.ndarray,
