@@ -214,11 +214,12 @@ def _pruned_soft_rows(X, w, shift, M, P, c, sep, root_ratio, labels, cut, slack,
                     s2[t] += r * v * v
                     s1[t] += r * v
                 S0[j] += r
-    for j in range(k):
-        for t in range(d):
-            G[j, t] += S2[j, t]
-            G[j, d + t] += S1[j, t]
-        G[j, 2 * d] += S0[j]
+    if not probe:  # (a probe's G has no columns)
+        for j in range(k):
+            for t in range(d):
+                G[j, t] += S2[j, t]
+                G[j, d + t] += S1[j, t]
+            G[j, 2 * d] += S0[j]
     return obj, taken
 
 
