@@ -159,7 +159,7 @@ def test_fused_estep_matches_reference(code, dtype, d, fuse, monkeypatch):
     fused = fuse and layout in ("diag", "spherical") and model.stats_kind == "diag"
     assert (q is not None and q.H is not None) == fused
     raw = q is not None and q.M is not None and q.L is None and q.P is None
-    assert raw == (d == 20 and layout == "spherical" and not fused)
+    assert raw == (d == 20 and layout == "spherical")  # (predictions read them)
     small = d == 4  # up to 4 features, tied factors go through full's kernel, repeated
     assert (q is not None and q.L is not None) == (model.layout.name == "tied" and not small)
     assert (q is not None and q.P is not None) == (model.layout.name in ("full", "tied")
@@ -403,7 +403,7 @@ def _exact_stats(X, w, params, model, shift):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("spherical", [False, True])
-@pytest.mark.parametrize("n", [1, 511, 512, 1300])  # one short tile, one full, several
+@pytest.mark.parametrize("n", [2, 511, 512, 1300])  # short tiles, one full, several
 def test_one_kernel_diag_estep_equals_the_gemm_path_and_the_exact_stats(
         dtype, spherical, n, monkeypatch):
     """diag_soft_small (every tile full width, a short last one padded with zero
@@ -483,8 +483,8 @@ def _full_case(n, d, k, dtype, seed, tied, offset=0.0):
 @pytest.mark.parametrize("n, d", [(1, 2), (511, 1), (512, 3), (1300, 4), (1300, 2)])
 def test_one_kernel_full_estep_equals_the_other_path_and_the_exact_stats(
         dtype, tied, n, d, monkeypatch):
-    """full_soft_small (moments about each component's mean, moved to the shift) ==
-    the tiled distances + NumPy statistics path == float64 NumPy."""
+    """full_soft_small (float64 moments of the shifted rows) == the tiled distances +
+    NumPy statistics path == float64 NumPy."""
     from gaussmix import estep
 
     X, w, params, model = _full_case(n, d, 3, dtype, 8, tied)
@@ -504,21 +504,36 @@ def test_one_kernel_full_estep_equals_the_other_path_and_the_exact_stats(
     estep._LAST.clear()
 
 
-def test_one_kernel_full_estep_keeps_a_far_components_scatter_in_float32():
-    """A component 1,000 away from the shift, unit scatter, float32 rows: its covariance
-    from the kernel's statistics matches float64's to float32 rounding (moments summed
-    in float32 would lose ~6 digits to the cancellation in S - n m mᵀ)."""
+# (tied statistics pool Σ w x xᵀ over all rows: the shared scatter is that less
+# the between-component part, a cancellation no summation order avoids)
+@pytest.mark.parametrize("layout", ["full", "diag", "spherical"])
+def test_one_kernel_estep_keeps_a_far_components_scatter_in_float32(layout):
+    """Two components ~1,400 apart, each ~700 from the shift, scatter ~1, float32
+    rows: their covariances from the kernels' statistics match float64's to float32
+    rounding (moments of rows about the shift summed in float32 would lose ~6 digits
+    to the cancellation in S - n m mᵀ: the full kernel sums in float64, the diag one
+    about each component's mean)."""
     from gaussmix import estep
 
-    X, w, params, model = _full_case(4000, 2, 2, np.float64, 9, False)
-    X[X[:, 0] > np.median(X[:, 0])] += 1000.0
-    params = params._replace(means=params.means + [[0.0, 0.0], [1000.0, 1000.0]])
+    if layout == "full":
+        X, w, params, model = _full_case(4000, 2, 2, np.float64, 9, False)
+    else:
+        X, w, params, model = _diag_case(4000, 2, 2, np.float64, 9, layout == "spherical")
+    far = np.argmax(params.means[:, 0])
+    near_rows = np.linalg.norm(X[:, None, :] - params.means[None], axis=2).argmin(axis=1) == far
+    X[near_rows] += 1000.0
+    params = params._replace(means=params.means + 1000.0 * (np.arange(2) == far)[:, None])
     shift = X.mean(axis=0)
+    assert estep._quadratic(params, model, shift, np.float32).cd is not None
     covs = []
     for dtype in (np.float64, np.float32):
         estep._LAST.clear()
         s = estep_soft(X.astype(dtype), w, params, model, shift)
         m = s.sk / s.nk[:, None]
-        covs.append(s.Sk / s.nk[:, None, None] - m[:, :, None] * m[:, None, :])
+        if model.stats_kind == "diag":
+            covs.append(s.Sk / s.nk[:, None] - m * m)
+        else:
+            covs.append(s.Sk / s.nk[:, None, None] - m[:, :, None] * m[:, None, :])
     estep._LAST.clear()
+    assert np.abs(covs[0]).max() < 100.0  # the scatter, not the offset
     np.testing.assert_allclose(covs[1], covs[0], rtol=1e-4, atol=1e-4 * np.abs(covs[0]).max())

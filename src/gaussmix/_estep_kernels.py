@@ -459,18 +459,22 @@ def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-
 
     ``Mc`` (k, d) holds the shifted means, ``H`` (k, d) half of each
     component's precision per feature and ``c`` (k,) ``log π_j`` plus the
-    log-normalising constant, all in the compute dtype (``X``'s, or float64).
-    Tile by tile, transposed rows give the log-probabilities
+    log-normalising constant, all in the compute dtype (``X``'s, or float64);
+    ``shift`` is float64 (rows are shifted in float64, then rounded, like
+    ``Mc``). Tile by tile, transposed rows give the log-probabilities
     ``c_j - Σ_f H_jf (x_f - μ_jf)²`` directly (no ``[x², x, 1]``, no GEMM),
     less their column maximum (stored in ``m``, 0 when not finite); then
     :func:`exp_cut` and the column sums (``tot``, float64, as
     :func:`normalise_columns`: an all-zero column becomes uniform, its ``m``
-    lowered by the cutoff), and the weighted responsibilities' moments
-    ``[Σ r x², Σ r x, Σ r]`` added to ``G`` (k, 2d + 1) in float64 per
-    tile. The objective is then ``Σ w (m + log tot)``. ``like`` is an integer
-    array as wide as the compute dtype (int32 or int64: the exponentials'
-    scratch is of its kind; it may be empty). Every tile is
-    full width (a short last one is padded with zero rows of zero weight), so
+    lowered by the cutoff), and the weighted responsibilities' moments about
+    each component's mean, ``[Σ r u², Σ r u, Σ r]`` with ``u = x - μ_j``,
+    summed over the tile and added to ``G`` (k, 2d + 1) in float64 (about the
+    shift, float32 sums of a component far from it would lose its variance to
+    the cancellation in ``S - n m²``; the caller moves them to the shift). The
+    objective is then ``Σ w (m + log tot)``. ``like`` is an integer array as
+    wide as the compute dtype (int32 or int64: the exponentials' scratch is of
+    its kind; it may be empty). Every tile is full width (a short last one is
+    padded with zero rows of zero weight, whose exponentials are zeroed), so
     that every loop has one fixed length.
     """
     n, d = X.shape
@@ -491,7 +495,7 @@ def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-
             sf = shift[f]
             x = xt[f]
             for i in range(t):
-                x[i] = X[s + i, f] - sf
+                x[i] = np.float64(X[s + i, f]) - sf
             for i in range(t, T):
                 x[i] = 0.0
         for i in range(T):
@@ -520,6 +524,9 @@ def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-
             _exp_cut32(E, ints, cut)
         else:
             _exp_cut64(E, ints, cut)
+        for j in range(k):
+            for i in range(t, T):
+                E[j, i] = 0.0
         for i in range(T):
             tt[i] = 0.0
         for j in range(k):
@@ -547,12 +554,14 @@ def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-
             G[j, 2 * d] += r0
             for f in range(d):
                 x = xt[f]
+                mu = Mc[j, f]
                 r1 = dt.type(0.0)
                 r2 = dt.type(0.0)
                 for i in range(T):
-                    rx = e[i] * x[i]
-                    r1 += rx
-                    r2 += rx * x[i]
+                    u = x[i] - mu
+                    ru = e[i] * u
+                    r1 += ru
+                    r2 += ru * u
                 G[j, d + f] += r1
                 G[j, f] += r2
 
@@ -564,7 +573,7 @@ def full_soft_small(X, w, shift, P, Mc, c, like, pooled, tot, m, G0, G1, G2):  #
     As :func:`diag_soft_small`, tile by tile, with the distances of
     :func:`full_distances_small` on the tile's rows in registers (``P``
     (k, d, d) upper triangular factors, ``Mc[j] = μ_j P[j]``, float64) and
-    ``c`` in the compute dtype. Adds to ``G0`` (k,) ``Σ r``, to ``G1`` (k, d)
+    ``c`` in the compute dtype; ``shift`` float64. Adds to ``G0`` (k,) ``Σ r``, to ``G1`` (k, d)
     ``Σ r x`` and to ``G2`` the upper triangle of ``Σ r x xᵀ`` (k, d, d), or
     with ``pooled`` (tied) of ``Σ w x xᵀ`` (1, d, d), all of shifted rows and
     all in float64 (float32 products would lose a far component's scatter to
@@ -639,6 +648,9 @@ def full_soft_small(X, w, shift, P, Mc, c, like, pooled, tot, m, G0, G1, G2):  #
             _exp_cut32(E, ints, cut)
         else:
             _exp_cut64(E, ints, cut)
+        for j in range(k):
+            for i in range(t, T):
+                E[j, i] = 0.0
         for i in range(T):
             tt[i] = 0.0
         for j in range(k):

@@ -233,16 +233,15 @@ def _quadratic(
         with np.errstate(divide="ignore"):
             c = (layout.log_det_chol(prec_chol, d) - 0.5 * d * _LOG_2PI
                  + np.log(params.weights))
-    if form is not None and model.stats_kind == "diag" and k * d <= _FUSED_DIAG_CELLS:
-        p = prec_chol**2
-        H = 0.5 * (p if p.ndim == 2 else p[:, None] * np.ones(d))
-        q = _Quadratic(form[0], form[1], c, shift.astype(dtype), None, None,
-                       Md=np.ascontiguousarray(means_c, dtype=dtype), H=H.astype(dtype),
-                       cd=c.astype(dtype))
-    elif form is not None:
+    if form is not None:
         spherical = form[0].shape[1] == d + 2
         M, b = _raw_spherical(means_c, shift, form[1], dtype) if spherical else (None, None)
         q = _Quadratic(form[0], form[1], c, shift.astype(dtype), M, b)
+        if model.stats_kind == "diag" and k * d <= _FUSED_DIAG_CELLS:  # (the E-step's)
+            p = prec_chol**2
+            H = 0.5 * (p if p.ndim == 2 else p[:, None] * np.ones(d))
+            q = q._replace(Md=np.ascontiguousarray(means_c, dtype=dtype), H=H.astype(dtype),
+                           cd=c.astype(dtype))
     elif small_full:
         P = np.ascontiguousarray(np.broadcast_to(prec_chol, (k, d, d)), dtype=np.float64)
         fused = model.stats_kind in ("full", "pooled") and d <= _FUSED_FULL_FEATURES
@@ -371,9 +370,9 @@ def estep_soft(
     dtype = compute_dtype(X)
     q = _quadratic(params, model, shift, dtype)
     if q is not None and q.H is not None:
-        return _fused_diag(kernel_block(X), np.asarray(w, dtype=np.float64), q)
+        return _fused_diag(kernel_block(X), np.asarray(w, dtype=np.float64), q, shift)
     if q is not None and q.P is not None and q.cd is not None:
-        return _fused_full(kernel_block(X), np.asarray(w, dtype=np.float64), q,
+        return _fused_full(kernel_block(X), np.asarray(w, dtype=np.float64), q, shift,
                            model.stats_kind == "pooled")
     r = _soft_rows(X, w, params, model, shift, dtype, scratch=True)
     if r.A is None:
@@ -384,23 +383,28 @@ def estep_soft(
     return stats_from_augmented(r.A, w, r.wr, model.stats_kind, r.objective, r.nnz)
 
 
-def _fused_diag(X: np.ndarray, w: np.ndarray, q: _Quadratic) -> SuffStats:
+def _fused_diag(X: np.ndarray, w: np.ndarray, q: _Quadratic, shift: np.ndarray) -> SuffStats:
     """:func:`estep_soft` of diagonal components in one kernel (``q.H`` is set)."""
-    assert q.Md is not None and q.H is not None
+    assert q.Md is not None and q.H is not None and q.cd is not None
     n, d = X.shape
     k = q.Md.shape[0]
     ints = np.int32 if q.Md.dtype == np.float32 else np.int64
     tot = _buffer("tot", (n,), np.float64, True)
     m = _buffer("m", (n,), np.float64, True)
     G = np.zeros((k, 2 * d + 1))
-    assert q.cd is not None
-    _k.diag_soft_small(X, w, q.shift, q.Md, q.H, q.cd, np.empty(0, ints), tot, m, G)
+    _k.diag_soft_small(X, w, np.asarray(shift, dtype=np.float64), q.Md, q.H, q.cd,
+                       np.empty(0, ints), tot, m, G)
     lse = np.log(tot, out=tot)
     lse += m
-    return SuffStats(G[:, -1].copy(), G[:, d:2 * d].copy(), G[:, :d].copy(), float(w @ lse))
+    # moments about each component's mean (as the kernel read it), moved to the shift
+    mu = q.Md.astype(np.float64)
+    nk, s1, s2 = G[:, -1].copy(), G[:, d:2 * d], G[:, :d]
+    return SuffStats(nk, s1 + nk[:, None] * mu, s2 + mu * (2.0 * s1 + nk[:, None] * mu),
+                     float(w @ lse))
 
 
-def _fused_full(X: np.ndarray, w: np.ndarray, q: _Quadratic, pooled: bool) -> SuffStats:
+def _fused_full(X: np.ndarray, w: np.ndarray, q: _Quadratic, shift: np.ndarray,
+                pooled: bool) -> SuffStats:
     """:func:`estep_soft` of full or tied covariances up to 4 features in one kernel."""
     assert q.P is not None and q.M is not None and q.cd is not None
     n, d = X.shape
@@ -409,7 +413,7 @@ def _fused_full(X: np.ndarray, w: np.ndarray, q: _Quadratic, pooled: bool) -> Su
     tot = _buffer("tot", (n,), np.float64, True)
     m = _buffer("m", (n,), np.float64, True)
     G0, G1, G2 = np.zeros(k), np.zeros((k, d)), np.zeros((1 if pooled else k, d, d))
-    _k.full_soft_small(X, w, np.asarray(q.shift, dtype=np.float64), q.P, q.M, q.cd,
+    _k.full_soft_small(X, w, np.asarray(shift, dtype=np.float64), q.P, q.M, q.cd,
                        np.empty(0, ints), pooled, tot, m, G0, G1, G2)
     G2 += np.triu(G2, 1).swapaxes(1, 2)  # the lower triangles
     lse = np.log(tot, out=tot)
