@@ -226,6 +226,7 @@ def test_bounded_lloyd_gives_the_same_iterates_on_any_number_of_threads(seed, n,
     block sums are added in block order, so exactly the same centres and
     iterations (including iterations that empty a cluster and are redone by
     the plain pass)."""
+    from contextlib import nullcontext
     from unittest import mock
 
     from gaussmix import _lloyd_bounded as lb
@@ -240,9 +241,9 @@ def test_bounded_lloyd_gives_the_same_iterates_on_any_number_of_threads(seed, n,
     shift = (w @ X.astype(np.float64)) / w.sum()
     c0 = X[rng.choice(n, k, replace=n < k)].astype(np.float64) - shift
     runs = []
-    for threads, name, value in ((1, None, None), (2, None, None), (3, "usable_cpus", lambda: 8),
-                                 (2, "_ONE_RUN_CELLS", 0)):
-        with parallel(threads), mock.patch.object(lb, name or "_TILE", value or lb._TILE):
+    for threads, patch in ((1, {}), (2, {}), (3, {"usable_cpus": lambda: 8}),
+                           (2, {"_ONE_RUN_CELLS": 0})):
+        with parallel(threads), mock.patch.multiple(lb, **patch) if patch else nullcontext():
             runs.append(lb.lloyd_bounded(X, w, c0, max_iter=40, tol=0.0, shift=shift, chunk=700))
     if seed % 4 == 0:  # a Fortran-ordered array is taken as it is
         with parallel(2):
@@ -372,6 +373,7 @@ def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, 
     thread, two or three (oversubscribed) meeting at a barrier, or as a map of
     700-row blocks on the pool, with the same bits; clusters that empty (few
     distinct rows, zero weights) are relocated as by the plain pass."""
+    from contextlib import nullcontext
     from unittest import mock
 
     from gaussmix import kmeans
@@ -394,9 +396,9 @@ def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, 
     ref_c, ref_it = _plain_lloyd(X, w, c0, 40, 1e-20, shift, 700)
     ref_labels, _ = assign_labels(X, w, ref_c + shift, shift)
     runs = []
-    for threads, name, value in ((1, None, None), (2, None, None), (3, "usable_cpus", lambda: 8),
-                                 (2, "_ONE_RUN_CELLS", 0)):
-        with parallel(threads), mock.patch.object(kmeans, name or "_TILE", value or kmeans._TILE):
+    for threads, patch in ((1, {}), (2, {}), (3, {"usable_cpus": lambda: 8}),
+                           (2, {"_ONE_RUN_CELLS": 0})):
+        with parallel(threads), mock.patch.multiple(kmeans, **patch) if patch else nullcontext():
             runs.append(_lloyd_delta(X, w, c0, max_iter=40, tol=1e-20, shift=shift, chunk=700,
                                      raw=False))
     for c, it, _ in runs:
@@ -409,30 +411,68 @@ def test_lloyd_with_running_sums_gives_the_plain_iterates(seed, n, d, k, dtype, 
         np.testing.assert_array_equal(labels, runs[0][2])
 
 
-def test_bounded_run_stops_waiting_when_another_thread_failed():
-    """A thread at the barrier whose partner failed before it started (the last
-    flag set) returns -2 after its first assignment instead of waiting for ever;
-    the driver then raises."""
-    import threading
-
+def _bounded_run_args(flags, me):
+    """A small bounded Lloyd run's arguments for thread ``me`` of two (one block each)."""
     from gaussmix import _lloyd_bounded as lb
-    from gaussmix._barrier import run_together
     from gaussmix.kmeans import _UNIT_WEIGHTS
 
     X = blobs(600, 2, 3, seed=1)
     n, k = len(X), 3
     shift = X.mean(axis=0)
-    S = lb.FLAG_STRIDE
-    flags = np.zeros(3 * S, dtype=np.int64)  # two threads and the failure flag
-    flags[2 * S] = 1
-    args = (X, _UNIT_WEIGHTS, X[:k] - shift, shift, np.zeros(k), np.empty(k),
+    return (X, _UNIT_WEIGHTS, X[:k] - shift, shift, np.zeros(k), np.empty(k),
             np.zeros(n, np.intp), np.empty(n, np.float32), np.empty(n, np.float32),
             np.empty((2, 2, k, 2)), np.empty((2, 2, k)), np.zeros((k, 2)), np.zeros(k), True,
-            300, 0, 1, flags, 0, 0, 10, 0.0)
+            300, me, me + 1, flags, lb.FLAG_STRIDE, me, 0, 10, 0.0)
+
+
+def test_bounded_run_stops_waiting_when_another_thread_failed():
+    """A thread at the barrier whose partner failed (the failure flag up) returns -2
+    after its first assignment instead of waiting for ever."""
+    import threading
+
+    from gaussmix import _lloyd_bounded as lb
+    from gaussmix._barrier import new_flags
+
+    flags = new_flags(2)
+    flags[2 * lb.FLAG_STRIDE] = 1
     out = []
-    t = threading.Thread(target=lambda: out.append(lb._bounded_run(*args)), daemon=True)
+    t = threading.Thread(target=lambda: out.append(lb._bounded_run(*_bounded_run_args(flags, 0))),
+                         daemon=True)
     t.start()
     t.join(timeout=60)
     assert not t.is_alive() and out == [(-2.0, 0)]
-    with pytest.raises(RuntimeError, match="failed"):
-        run_together(lambda t_, full, done: (-2.0, done), 2, True, 0)
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_run_together_raises_when_a_thread_fails_and_nobody_waits_for_ever(failing):
+    """One thread raises before it reaches the barrier (the helper, or this one):
+    the other stops waiting and the error comes out of run_together."""
+    import threading
+
+    from gaussmix import _lloyd_bounded as lb
+    from gaussmix._barrier import new_flags, run_together
+
+    flags = new_flags(2)
+
+    def run(t):
+        if t == failing:
+            raise ValueError("boom")
+        return lb._bounded_run(*_bounded_run_args(flags, t))
+
+    box = []
+
+    def call():
+        try:
+            run_together(run, 2, flags)
+        except BaseException as exc:
+            box.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(timeout=60)
+    assert not caller.is_alive() and len(box) == 1
+    err = box[0]
+    if failing == 0:
+        assert isinstance(err, ValueError)
+    else:
+        assert isinstance(err, RuntimeError) and isinstance(err.__cause__, ValueError)

@@ -2,14 +2,15 @@
 
 Lloyd's iterations on small data run inside one compiled call per thread
 (:func:`gaussmix._lloyd_bounded._bounded_run`, :func:`gaussmix.kmeans._delta_run`):
-after each assignment every thread raises its flag (an atomic release store)
-and waits for the others' (acquire loads and the CPU's spin-wait hint), then
-all of them take the same decisions from the same sums. Waking pooled threads
+after each assignment every thread calls :func:`barrier`: it raises its flag
+(an atomic release store) and waits for the others' (acquire loads, the CPU's
+spin-wait hint, then the operating system's yield), then all of them take the
+same decisions from the same sums. Waking pooled threads
 through the operating system instead cost ~0.1 ms an iteration here, as much
 as the assignment of 100,000 rows on one core (benchmarks/NOTES.md #108).
 
 (numba's cache watches a kernel's own source file: a change here does not
-recompile the kernels that inline these intrinsics; touch those files too.)
+recompile the kernels that call :func:`barrier`; touch their files too.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ._jit import kernel
 
 #: Flags of the threads of one run, each on its own cache line; the last slot
 #: says that one of them failed.
@@ -88,55 +91,112 @@ def _build_intrinsics() -> dict[str, Any]:
 
         return types.void(), codegen
 
-    return {"load_acquire": load_acquire, "store_release": store_release, "pause": pause}
+    windows = platform.system() == "Windows"
+
+    @intrinsic
+    def yield_cpu(typingctx):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            # the operating system's yield: another runnable thread (one this
+            # barrier waits for, on fewer CPUs than threads) gets the CPU
+            name = "SwitchToThread" if windows else "sched_yield"
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.IntType(32), []), name)
+            builder.call(fn, [])
+            return context.get_dummy_value()
+
+        return types.void(), codegen
+
+    return {"load_acquire": load_acquire, "store_release": store_release, "pause": pause,
+            "yield_cpu": yield_cpu}
 
 
 load_acquire = _LazyIntrinsic("load_acquire")
 store_release = _LazyIntrinsic("store_release")
 pause = _LazyIntrinsic("pause")
+yield_cpu = _LazyIntrinsic("yield_cpu")
 
+# Spin-wait hints before a waiting thread yields its CPU at each check (~0.1 ms:
+# about the wake-up this barrier saves; a thread waiting longer is most likely
+# waiting for one that has no CPU).
+_SPINS = 2048
+
+
+@kernel
+def barrier(flags, stride, me, it):  # type: ignore[no-untyped-def]
+    """Raise thread ``me``'s flag to ``it + 1``, then wait until every thread's is.
+
+    ``flags`` holds one int64 flag per thread every ``stride`` items and a
+    failure flag last. The release store publishes what this thread wrote
+    before it; the acquire load that sees another thread's flag sees what
+    that one wrote. Returns False, without waiting longer, when the failure
+    flag is up.
+    """
+    threads = flags.shape[0] // stride - 1
+    store_release(flags, me * stride, it + 1)
+    for other in range(threads):
+        spins = 0
+        while load_acquire(flags, other * stride) <= it:
+            if load_acquire(flags, threads * stride) != 0:
+                return False
+            if spins < _SPINS:
+                pause()
+                spins += 1
+            else:
+                yield_cpu()
+    return True
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on: threads spinning at a barrier need one each."""
+    """CPUs this process may run on: threads spinning at a barrier want one each."""
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if count is not None:
+        return int(count() or 1)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
-
-def run_together(run: Callable[[int, bool, int], tuple[float, int]], threads: int,
-                  full: bool, done: int) -> tuple[float, int]:
-    """``run(t, full, done)`` for every thread t at once (t = 0 on this one).
-
-    The others get threads of their own for the call (not the shared pool,
-    where waiting at a barrier for a task still queued could deadlock).
-    """
-    helpers = [threading.Thread(target=run, args=(t, full, done), daemon=True)
-               for t in range(1, threads)]
-    for h in helpers:
-        h.start()
-    try:
-        result = run(0, full, done)
-    finally:
-        for h in helpers:
-            h.join()
-    if result[0] == -2.0:
-        raise RuntimeError("a thread of the compiled Lloyd iterations failed")
-    return result
-
-
 def new_flags(threads: int) -> np.ndarray:
-    """Zeroed flags for ``threads`` threads and the failure slot."""
+    """Zeroed flags for ``threads`` threads and the failure flag (see :func:`barrier`)."""
     return np.zeros((threads + 1) * FLAG_STRIDE, dtype=np.int64)
 
 
-def run_guarded(fn: Callable[..., tuple[float, int]], flags: np.ndarray, threads: int,
-                *args: Any) -> tuple[float, int]:
-    """``fn(*args)``; if it raises, the failure flag releases the other threads."""
+def run_together(run: Callable[[int], tuple[float, int]], threads: int,
+                 flags: np.ndarray) -> tuple[float, int]:
+    """``run(t)`` for every thread t at once (t = 0 on this one), meeting at :func:`barrier`.
+
+    The others get threads of their own for the call (not the shared pool,
+    where waiting at a barrier for a task still queued could deadlock). Any
+    exception, in any thread or while starting them, raises the failure flag
+    so that no thread waits for ever; it is then raised here. A run returns
+    ``(value, iterations)``, value -2 when it stopped on the failure flag.
+    """
+    failed: list[BaseException] = []
+    fail = threads * FLAG_STRIDE
+
+    def helper(t: int) -> None:
+        try:
+            run(t)
+        except BaseException as exc:  # (re-raised below, on the calling thread)
+            failed.append(exc)
+            flags[fail] = 1
+
+    helpers = [threading.Thread(target=helper, args=(t,), daemon=True)
+               for t in range(1, threads)]
     try:
-        return fn(*args)
+        for h in helpers:
+            h.start()
+        result = run(0)
     except BaseException:
-        flags[threads * FLAG_STRIDE] = 1
+        flags[fail] = 1
         raise
+    finally:
+        for h in helpers:
+            if h.ident is not None:  # started
+                h.join()
+    if failed:
+        raise RuntimeError("a thread of the compiled iterations failed") from failed[0]
+    if result[0] == -2.0:
+        raise RuntimeError("a thread of the compiled iterations failed")
+    return result

@@ -12,7 +12,9 @@ them on several row blocks at once.
 A kernel may call other kernels: when it is compiled, the kernels its code
 names are compiled first and it is compiled against them (numba then
 inlines or links their code). numba's cache notices a change of the
-caller's source file only, so a kernel calls kernels of its own module.
+caller's source file only, so a kernel calls kernels of its own module (one
+exception: :func:`gaussmix._barrier.barrier` and its intrinsics, whose callers
+must be touched when they change).
 """
 
 from __future__ import annotations

@@ -13,16 +13,7 @@ import math
 
 import numpy as np
 
-from ._barrier import (
-    FLAG_STRIDE,
-    load_acquire,
-    new_flags,
-    pause,
-    run_guarded,
-    run_together,
-    store_release,
-    usable_cpus,
-)
+from ._barrier import FLAG_STRIDE, barrier, new_flags, run_together, usable_cpus
 from ._blocks import kernel_block
 from ._jit import kernel
 from .execution.chunks import current_n_jobs, thread_pool
@@ -258,17 +249,17 @@ def _bounded_finish(part_s, part_c, sums, counts, full, centers_c, drift, check)
 # task per thread and iteration; benchmarks/NOTES.md #108 for the barrier).
 _ONE_RUN_CELLS = 2**22
 
+
 @kernel
 def _bounded_run(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, part_s,  # type: ignore[no-untyped-def]
-                 part_c, sums, counts, full, chunk, first, last, flags, me, start, max_iter,
-                 tol):
+                 part_c, sums, counts, full, chunk, first, last, flags, stride, me, start,
+                 max_iter, tol):
     """Bounded Lloyd iterations ``start + 1``, ... of blocks ``first`` to ``last - 1``,
-    as one of the threads whose flags are ``flags`` (this one's: ``me``).
+    as thread ``me`` of those whose flags are ``flags`` (one every ``stride``).
 
     Each iteration is :func:`_bounded_step` on this thread's blocks, into the
     halves ``part_s[it % 2]`` / ``part_c[it % 2]`` (it: iterations done), then
-    a barrier: the thread raises its flag to ``it + 1`` and waits until every
-    flag has. Each thread then adds every block's sums in block order
+    :func:`~gaussmix._barrier.barrier`. Each thread then adds every block's sums in block order
     (:func:`_bounded_finish`) into its own ``sums``, ``counts``,
     ``centers_c`` and ``drift``: the same numbers in every thread, so all
     stop at the same iteration. (A thread may start the next assignment while
@@ -278,7 +269,6 @@ def _bounded_run(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, 
     relocates). Returns the last move and the iterations done; -2 if another
     thread failed (the failed flag, last, is set).
     """
-    threads = flags.shape[0] // FLAG_STRIDE - 1
     moved = 0.0
     it = start
     while it < max_iter:
@@ -286,14 +276,8 @@ def _bounded_run(X, w, centers_c, shift, drift, half_sep, labels, upper, lower, 
         par = it % 2
         _bounded_step(X, w, centers_c, shift, drift, half_sep, labels, upper, lower,
                       part_s[par], part_c[par], full, chunk, first, last)
-        # (the release store publishes this thread's sums; an acquire load that
-        # sees another's flag sees its sums)
-        store_release(flags, me * FLAG_STRIDE, it + 1)
-        for other in range(threads):
-            while load_acquire(flags, other * FLAG_STRIDE) <= it:
-                if load_acquire(flags, threads * FLAG_STRIDE) != 0:
-                    return -2.0, it
-                pause()
+        if not barrier(flags, stride, me, it):
+            return -2.0, it
         moved = _bounded_finish(part_s[par], part_c[par], sums, counts, full, centers_c,
                                 drift, True)
         full = False
@@ -347,11 +331,10 @@ def lloyd_bounded(
     cuts = np.linspace(0, n_blocks, (threads if one_run else n_blocks) + 1).round().astype(int)
     flags = new_flags(threads)
 
-    def run(t: int, full: bool, done: int) -> tuple[float, int]:
-        return run_guarded(_bounded_run, flags, threads, Xk, wk, centers[t], shift, drift[t],
-                           half_sep[t], labels, upper, lower, part_s, part_c, sums[t],
-                           counts[t], full, chunk, cuts[t], cuts[t + 1], flags, t, done,
-                           max_iter, tol)
+    def run(t: int) -> tuple[float, int]:
+        return _bounded_run(Xk, wk, centers[t], shift, drift[t], half_sep[t], labels,  # type: ignore[no-any-return]
+                            upper, lower, part_s, part_c, sums[t], counts[t], full, chunk,
+                            cuts[t], cuts[t + 1], flags, FLAG_STRIDE, t, n_iter, max_iter, tol)
 
     def step(first: int, last: int, full: bool) -> None:
         _bounded_step(Xk, wk, centers[0], shift, drift[0], half_sep[0], labels, upper, lower,
@@ -361,7 +344,7 @@ def lloyd_bounded(
     n_iter = 0
     while n_iter < max_iter:
         if one_run:
-            moved, n_iter = run_together(run, threads, full, n_iter)
+            moved, n_iter = run_together(run, threads, flags)
         else:
             _half_separation(centers[0], half_sep[0])
             if threads <= 1:

@@ -13,16 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._barrier import (
-    FLAG_STRIDE,
-    load_acquire,
-    new_flags,
-    pause,
-    run_guarded,
-    run_together,
-    store_release,
-    usable_cpus,
-)
+from ._barrier import FLAG_STRIDE, barrier, new_flags, run_together, usable_cpus
 from ._blocks import kernel_block
 from ._jit import kernel
 from ._lloyd_bounded import _ONE_RUN_CELLS, lloyd_bounded
@@ -371,24 +362,52 @@ def assign_labels(
 
 
 @kernel
+def _delta_finish(change_s, change_c, sums, counts, centers_c):  # type: ignore[no-untyped-def]
+    """The end of a pass of :func:`_lloyd_delta`: adds the pass's changes to the
+    running ``sums``/``counts``; returns -1 if a cluster then holds at most 1e-9
+    of the weight (the caller redoes the pass plainly), else moves
+    ``centers_c`` to ``sums / counts`` in place and returns the squared move.
+    (One compiled routine for the pooled and the one-call paths: the same bits.)
+    """
+    k, d = sums.shape
+    sums += change_s
+    counts += change_c
+    total = 0.0
+    for c in range(k):
+        total += counts[c]
+    for c in range(k):
+        if counts[c] <= 1e-9 * total:
+            return -1.0
+    moved = 0.0
+    for c in range(k):
+        nk = counts[c] if counts[c] > 0 else 1.0
+        for j in range(d):
+            new = sums[c, j] / nk
+            t = new - centers_c[c, j]
+            moved += t * t
+            centers_c[c, j] = new
+    return moved
+
+
+@kernel
 def _delta_run(X, w, centers_c, shift, labels, part_s, part_c, sums, counts, buf, no_d2,  # type: ignore[no-untyped-def]
-               raw, chunk, first, last, flags, me, start, max_iter, tol):
+               raw, chunk, first, last, flags, stride, me, start, max_iter, tol):
     """:func:`_lloyd_delta`'s iterations ``start + 1``, ... over blocks ``first`` to
-    ``last - 1``, as thread ``me`` of those whose flags are ``flags``.
+    ``last - 1``, as thread ``me`` of those whose flags are ``flags`` (one every
+    ``stride``).
 
     Each pass is :func:`_assign_kernel` (``delta``) on this thread's blocks
-    into the halves ``part_s[it % 2]`` / ``part_c[it % 2]``, then the barrier
-    of :mod:`gaussmix._barrier`; each thread then adds every block's changes in
-    block order to its own ``sums``, ``counts`` and ``centers_c``: the same
-    numbers in every thread (``no_d2``: an empty array, no distances kept).
-    Stops after ``max_iter`` iterations in all or when
-    the squared move is at most ``tol``. Returns the last move and the
-    iterations done: move -1 when a cluster holds at most 1e-9 of the weight
-    (the caller redoes that pass plainly), -2 when another thread failed.
+    into the halves ``part_s[it % 2]`` / ``part_c[it % 2]``, then
+    :func:`~gaussmix._barrier.barrier`; each thread then adds every block's
+    changes in block order and :func:`_delta_finish` into its own ``sums``,
+    ``counts`` and ``centers_c``: the same numbers in every thread (``no_d2``:
+    an empty array, no distances kept). Stops after ``max_iter`` iterations in
+    all or when the squared move is at most ``tol``. Returns the last move and
+    the iterations done: move -1 when a cluster holds at most 1e-9 of the
+    weight (the caller redoes that pass plainly), -2 when another thread failed.
     """
     n, d = X.shape
     k = centers_c.shape[0]
-    threads = flags.shape[0] // FLAG_STRIDE - 1
     n_blocks = part_s.shape[1]
     unweighted = w.shape[0] == 0
     change_s = np.empty((k, d))
@@ -406,35 +425,16 @@ def _delta_run(X, w, centers_c, shift, labels, part_s, part_c, sums, counts, buf
             pc[:] = 0.0
             _assign_kernel(X[lo:hi], w if unweighted else w[lo:hi], centers_c, shift, ps, pc,
                            labels[lo:hi], no_d2, False, buf, raw, True)
-        store_release(flags, me * FLAG_STRIDE, it + 1)
-        for other in range(threads):
-            while load_acquire(flags, other * FLAG_STRIDE) <= it:
-                if load_acquire(flags, threads * FLAG_STRIDE) != 0:
-                    return -2.0, it
-                pause()
+        if not barrier(flags, stride, me, it):
+            return -2.0, it
         change_s[:] = part_s[par, 0]
         change_c[:] = part_c[par, 0]
         for blk in range(1, n_blocks):
             change_s += part_s[par, blk]
             change_c += part_c[par, blk]
-        sums += change_s
-        counts += change_c
+        moved = _delta_finish(change_s, change_c, sums, counts, centers_c)
         it += 1
-        total = 0.0
-        for c in range(k):
-            total += counts[c]
-        for c in range(k):
-            if counts[c] <= 1e-9 * total:
-                return -1.0, it
-        moved = 0.0
-        for c in range(k):
-            nk = counts[c] if counts[c] > 0 else 1.0
-            for j in range(d):
-                new = sums[c, j] / nk
-                t = new - centers_c[c, j]
-                moved += t * t
-                centers_c[c, j] = new
-        if moved <= tol:
+        if moved <= tol:  # (also a nearly empty cluster's -1)
             break
     return moved, it
 
@@ -477,10 +477,10 @@ def _lloyd_delta(
         bufs = [_tile_buffers(X.dtype, d)[0] for _ in range(threads)]
         flags = new_flags(threads)
 
-        def run(t: int, full: bool, done: int) -> tuple[float, int]:
-            return run_guarded(_delta_run, flags, threads, X, wk, centers[t], shift64, labels,
-                               part_s, part_c, sums[t], counts[t], bufs[t], _NO_D2, raw, chunk,
-                               cuts[t], cuts[t + 1], flags, t, done, max_iter, tol)
+        def run(t: int) -> tuple[float, int]:
+            return _delta_run(X, wk, centers[t], shift64, labels, part_s, part_c, sums[t],  # type: ignore[no-any-return]
+                              counts[t], bufs[t], _NO_D2, raw, chunk, cuts[t], cuts[t + 1], flags,
+                              FLAG_STRIDE, t, n_iter, max_iter, tol)
     else:
         def block(sl: slice, wb: np.ndarray) -> SuffStats:
             Xb = kernel_block(X[sl])
@@ -491,19 +491,12 @@ def _lloyd_delta(
 
     while n_iter < max_iter:
         if one_run:
-            shift_tot, n_iter = run_together(run, threads, False, n_iter)
-            redo = shift_tot == -1.0
+            shift_tot, n_iter = run_together(run, threads, flags)
         else:
             change = map_blocks_sum(RowSlices(n), w, chunk, block)
-            sums[0] += change.sk
-            counts[0] += change.nk
+            shift_tot = _delta_finish(change.sk, change.nk, sums[0], counts[0], centers[0])
             n_iter += 1
-            redo = bool(np.any(counts[0] <= 1e-9 * counts[0].sum()))
-            if not redo:
-                new_c = sums[0] / np.where(counts[0] > 0, counts[0], 1.0)[:, None]
-                shift_tot = float(np.sum((new_c - centers[0]) ** 2))
-                centers[0] = new_c
-        if redo:  # the plain pass relocates; a relocated row's label is stale
+        if shift_tot == -1.0:  # the plain pass relocates; a relocated row's label is stale
             stats = _plain_pass(X, w, chunk, centers[0], shift, unit, raw)
             new_c = stats.sk / np.where(stats.nk > 0, stats.nk, 1.0)[:, None]
             shift_tot = float(np.sum((new_c - centers[0]) ** 2))
