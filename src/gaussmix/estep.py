@@ -170,8 +170,8 @@ _FUSED_FULL_FEATURES = _SMALL_FULL_FEATURES
 # Diagonal or spherical components with at most this many (component, feature)
 # cells, and diag statistics, take the whole soft E-step in one kernel over
 # row tiles (diag_soft_small) instead of [x², x, 1], GEMMs and passes over
-# (k, n) arrays: 25,000-row chunks 1.3-1.9x faster up to k d = 512 (W1 float32
-# 0.44 -> 0.22 ms), the GEMMs ahead beyond (64 x 20 float64: 8.6 against
+# (k, n) arrays: 25,000-row chunks 1.3-1.8x faster up to k d = 512 (W1 float32
+# 0.44 -> 0.25 ms), the GEMMs ahead beyond (64 x 20 float64: 8.6 against
 # 12.4 ms; benchmarks/NOTES.md #107).
 _FUSED_DIAG_CELLS = 512
 
