@@ -453,6 +453,51 @@ _DIAG_SMALL_TILE = 512
 _MOMENTS_CUTOFF32 = -69.0
 
 
+@kernel
+def _tile_normalise(E, mt, ints, w, s, t, tot, m, tt, sc):  # type: ignore[no-untyped-def]
+    """A one-kernel E-step's tile of log-probabilities ``E`` (k, tile) to exponentials.
+
+    ``mt`` holds each column's maximum (made 0 where not finite, then
+    subtracted); :func:`exp_cut` below the cut (float32 where ``ints`` is
+    int32: :data:`_MOMENTS_CUTOFF32`); the padded columns from ``t`` on are
+    zeroed. The column sums go to ``tt`` and, for the tile's rows (from
+    ``s``), to ``tot``, the maxima to ``m``, and ``w / tot`` to ``sc`` (0 for
+    the padding), as :func:`normalise_columns` (an all-zero column becomes
+    uniform, its ``m`` lowered by :data:`CUTOFF`).
+    """
+    k, T = E.shape
+    for i in range(T):
+        mt[i] = mt[i] if math.isfinite(mt[i]) else 0.0
+    for j in range(k):
+        e = E[j]
+        for i in range(T):
+            e[i] -= mt[i]
+    if ints.itemsize == 4:
+        _exp_cut32(E, ints, _MOMENTS_CUTOFF32)
+    else:
+        _exp_cut64(E, ints, CUTOFF)
+    for j in range(k):
+        for i in range(t, T):
+            E[j, i] = 0.0
+    for i in range(T):
+        tt[i] = 0.0
+    for j in range(k):
+        e = E[j]
+        for i in range(T):
+            tt[i] += e[i]
+    for i in range(t):
+        m[s + i] = mt[i]
+        if tt[i] == 0.0:
+            for j in range(k):
+                E[j, i] = 1.0
+            tt[i] = k
+            m[s + i] += CUTOFF
+        tot[s + i] = tt[i]
+        sc[i] = w[s + i] / tt[i]
+    for i in range(t, T):
+        sc[i] = 0.0
+
+
 @kernel(reassociate=True)
 def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-untyped-def]
     """The whole soft E-step of a block for diagonal components and few features.
@@ -481,9 +526,7 @@ def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-
     k = Mc.shape[0]
     T = _DIAG_SMALL_TILE
     dt = Mc.dtype
-    ints = np.empty(T, dtype=like.dtype)
-    single = ints.itemsize == 4  # float32: int32 exponent bits
-    cut = _MOMENTS_CUTOFF32 if single else CUTOFF
+    ints = np.empty(T, dtype=like.dtype)  # float32: int32 exponent bits
     xt = np.zeros((d, T), dtype=dt)
     E = np.empty((k, T), dtype=dt)
     mt = np.empty(T, dtype=dt)
@@ -514,36 +557,7 @@ def diag_soft_small(X, w, shift, Mc, H, c, like, tot, m, G):  # type: ignore[no-
                     e[i] -= h * (v * v)
             for i in range(T):
                 mt[i] = e[i] if e[i] > mt[i] else mt[i]
-        for i in range(T):
-            mt[i] = mt[i] if math.isfinite(mt[i]) else 0.0
-        for j in range(k):
-            e = E[j]
-            for i in range(T):
-                e[i] -= mt[i]
-        if single:
-            _exp_cut32(E, ints, cut)
-        else:
-            _exp_cut64(E, ints, cut)
-        for j in range(k):
-            for i in range(t, T):
-                E[j, i] = 0.0
-        for i in range(T):
-            tt[i] = 0.0
-        for j in range(k):
-            e = E[j]
-            for i in range(T):
-                tt[i] += e[i]
-        for i in range(t):
-            m[s + i] = mt[i]
-            if tt[i] == 0.0:
-                for j in range(k):
-                    E[j, i] = 1.0
-                tt[i] = k
-                m[s + i] += CUTOFF
-            tot[s + i] = tt[i]
-            sc[i] = w[s + i] / tt[i]
-        for i in range(t, T):
-            sc[i] = 0.0
+        _tile_normalise(E, mt, ints, w, s, t, tot, m, tt, sc)
         for j in range(k):
             e = E[j]
             r0 = dt.type(0.0)
@@ -584,8 +598,6 @@ def full_soft_small(X, w, shift, P, Mc, c, like, pooled, tot, m, G0, G1, G2):  #
     T = _DIAG_SMALL_TILE
     dt = c.dtype
     ints = np.empty(T, dtype=like.dtype)
-    single = ints.itemsize == 4
-    cut = _MOMENTS_CUTOFF32 if single else CUTOFF
     xt = np.zeros((4, T))  # features padded with zeros to 2 or 4, as full_distances_small
     q = np.zeros((4, 4))
     mc = np.zeros(4)
@@ -638,36 +650,7 @@ def full_soft_small(X, w, shift, P, Mc, c, like, pooled, tot, m, G0, G1, G2):  #
                 e[i] = cj - dt.type(0.5 * dj[i])
             for i in range(T):
                 mt[i] = e[i] if e[i] > mt[i] else mt[i]
-        for i in range(T):
-            mt[i] = mt[i] if math.isfinite(mt[i]) else 0.0
-        for j in range(k):
-            e = E[j]
-            for i in range(T):
-                e[i] -= mt[i]
-        if single:
-            _exp_cut32(E, ints, cut)
-        else:
-            _exp_cut64(E, ints, cut)
-        for j in range(k):
-            for i in range(t, T):
-                E[j, i] = 0.0
-        for i in range(T):
-            tt[i] = 0.0
-        for j in range(k):
-            e = E[j]
-            for i in range(T):
-                tt[i] += e[i]
-        for i in range(t):
-            m[s + i] = mt[i]
-            if tt[i] == 0.0:
-                for j in range(k):
-                    E[j, i] = 1.0
-                tt[i] = k
-                m[s + i] += CUTOFF
-            tot[s + i] = tt[i]
-            sc[i] = w[s + i] / tt[i]
-        for i in range(t, T):
-            sc[i] = 0.0
+        _tile_normalise(E, mt, ints, w, s, t, tot, m, tt, sc)
         if pooled:
             for a in range(d):
                 xa = xt[a]
