@@ -388,19 +388,15 @@ def _fused_diag(X: np.ndarray, w: np.ndarray, q: _Quadratic, shift: np.ndarray) 
     assert q.Md is not None and q.H is not None and q.cd is not None
     n, d = X.shape
     k = q.Md.shape[0]
-    ints = np.int32 if q.Md.dtype == np.float32 else np.int64
-    tot = _buffer("tot", (n,), np.float64, True)
-    m = _buffer("m", (n,), np.float64, True)
+    like, tot, m = _one_kernel_scratch(n, q.cd.dtype)
     G = np.zeros((k, 2 * d + 1))
-    _k.diag_soft_small(X, w, np.asarray(shift, dtype=np.float64), q.Md, q.H, q.cd,
-                       np.empty(0, ints), tot, m, G)
-    lse = np.log(tot, out=tot)
-    lse += m
+    _k.diag_soft_small(X, w, np.asarray(shift, dtype=np.float64), q.Md, q.H, q.cd, like, tot,
+                       m, G)
     # moments about each component's mean (as the kernel read it), moved to the shift
     mu = q.Md.astype(np.float64)
     nk, s1, s2 = G[:, -1].copy(), G[:, d:2 * d], G[:, :d]
     return SuffStats(nk, s1 + nk[:, None] * mu, s2 + mu * (2.0 * s1 + nk[:, None] * mu),
-                     float(w @ lse))
+                     _objective(w, tot, m))
 
 
 def _fused_full(X: np.ndarray, w: np.ndarray, q: _Quadratic, shift: np.ndarray,
@@ -409,16 +405,28 @@ def _fused_full(X: np.ndarray, w: np.ndarray, q: _Quadratic, shift: np.ndarray,
     assert q.P is not None and q.M is not None and q.cd is not None
     n, d = X.shape
     k = q.M.shape[0]
-    ints = np.int32 if q.cd.dtype == np.float32 else np.int64
-    tot = _buffer("tot", (n,), np.float64, True)
-    m = _buffer("m", (n,), np.float64, True)
+    like, tot, m = _one_kernel_scratch(n, q.cd.dtype)
     G0, G1, G2 = np.zeros(k), np.zeros((k, d)), np.zeros((1 if pooled else k, d, d))
-    _k.full_soft_small(X, w, np.asarray(shift, dtype=np.float64), q.P, q.M, q.cd,
-                       np.empty(0, ints), pooled, tot, m, G0, G1, G2)
+    _k.full_soft_small(X, w, np.asarray(shift, dtype=np.float64), q.P, q.M, q.cd, like,
+                       pooled, tot, m, G0, G1, G2)
     G2 += np.triu(G2, 1).swapaxes(1, 2)  # the lower triangles
+    return SuffStats(G0, G1, G2[0] if pooled else G2, _objective(w, tot, m))
+
+
+def _one_kernel_scratch(n: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A one-kernel E-step's arguments beside the rows: an empty integer array as wide
+    as the compute dtype (the kernel's exponent scratch takes its kind), and this
+    thread's column sums and maxima, (n,) float64."""
+    like = np.empty(0, np.int32 if dtype == np.float32 else np.int64)
+    return like, _buffer("tot", (n,), np.float64, True), _buffer("m", (n,), np.float64, True)
+
+
+def _objective(w: np.ndarray, tot: np.ndarray, m: np.ndarray) -> float:
+    """``Σ w (m + log tot)``: the block's log-likelihood from column sums and maxima
+    (``tot`` is overwritten)."""
     lse = np.log(tot, out=tot)
     lse += m
-    return SuffStats(G0, G1, G2[0] if pooled else G2, float(w @ lse))
+    return float(w @ lse)
 
 
 def estep_hard(
