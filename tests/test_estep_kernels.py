@@ -388,9 +388,7 @@ def _diag_case(n, d, k, dtype, seed, spherical):
     model = get_model("spherical" if spherical else "diag")
     weights = rng.dirichlet(np.ones(k))
     params = GMMParams(weights, means, var, model.layout.precisions_cholesky(var))
-    w = rng.uniform(0.0, 2.0, n)
-    w[rng.uniform(size=n) < 0.2] = 0.0
-    return X, w, params, model
+    return X, _some_zero_weights(rng, n), params, model
 
 
 def _exact_stats(X, w, params, model, shift):
@@ -401,6 +399,34 @@ def _exact_stats(X, w, params, model, shift):
     return compute_stats_kn(Xc, w, np.exp(wlp - lse), model.stats_kind, float(w @ lse))
 
 
+def _check_one_kernel_estep(X, w, params, model, dtype, limit, monkeypatch):
+    """The one-kernel E-step and, with ``limit`` set to 0, the other path both equal
+    float64 NumPy's statistics to the dtype's rounding."""
+    from gaussmix import estep
+
+    shift = X.astype(np.float64).mean(axis=0)
+    estep._LAST.clear()
+    assert estep._quadratic(params, model, shift, dtype).cd is not None
+    fused = estep_soft(X, w, params, model, shift)
+    monkeypatch.setattr(estep, limit, 0)
+    estep._LAST.clear()
+    assert estep._quadratic(params, model, shift, dtype).cd is None
+    other = estep_soft(X, w, params, model, shift)
+    exact = _exact_stats(X, w, params, model, shift)
+    tol = 1e-11 if dtype == np.float64 else 2e-5
+    for got in (fused, other):
+        for a, b in zip(got, exact, strict=True):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
+    estep._LAST.clear()
+
+
+def _some_zero_weights(rng, n):
+    """Weights in [0, 2), a fifth of them exactly 0."""
+    w = rng.uniform(0.0, 2.0, n)
+    w[rng.uniform(size=n) < 0.2] = 0.0
+    return w
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("spherical", [False, True])
 @pytest.mark.parametrize("n", [2, 511, 512, 1300])  # short tiles, one full, several
@@ -408,22 +434,8 @@ def test_one_kernel_diag_estep_equals_the_gemm_path_and_the_exact_stats(
         dtype, spherical, n, monkeypatch):
     """diag_soft_small (every tile full width, a short last one padded with zero
     weights) == the [x², x, 1] GEMM path == float64 NumPy, to the dtype's rounding."""
-    from gaussmix import estep
-
     X, w, params, model = _diag_case(n, 3, 4, dtype, 3, spherical)
-    shift = X.astype(np.float64).mean(axis=0)
-    estep._LAST.clear()
-    assert estep._quadratic(params, model, shift, dtype).H is not None
-    fused = estep_soft(X, w, params, model, shift)
-    monkeypatch.setattr(estep, "_FUSED_DIAG_CELLS", 0)
-    estep._LAST.clear()
-    gemm = estep_soft(X, w, params, model, shift)
-    exact = _exact_stats(X, w, params, model, shift)
-    tol = 1e-11 if dtype == np.float64 else 2e-5
-    for got in (fused, gemm):
-        for a, b in zip(got, exact, strict=True):
-            np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
-    estep._LAST.clear()
+    _check_one_kernel_estep(X, w, params, model, dtype, "_FUSED_DIAG_CELLS", monkeypatch)
 
 
 def test_one_kernel_diag_estep_column_of_minus_infinity_is_uniform():
@@ -473,9 +485,7 @@ def _full_case(n, d, k, dtype, seed, tied, offset=0.0):
     model = get_model("tied" if tied else "full")
     cov = cov[0] if tied else cov
     params = GMMParams(rng.dirichlet(np.ones(k)), means, cov, model.layout.precisions_cholesky(cov))
-    w = rng.uniform(0.0, 2.0, n)
-    w[rng.uniform(size=n) < 0.2] = 0.0
-    return X.astype(dtype), w, params, model
+    return X.astype(dtype), _some_zero_weights(rng, n), params, model
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -485,23 +495,8 @@ def test_one_kernel_full_estep_equals_the_other_path_and_the_exact_stats(
         dtype, tied, n, d, monkeypatch):
     """full_soft_small (float64 moments of the shifted rows) == the tiled distances +
     NumPy statistics path == float64 NumPy."""
-    from gaussmix import estep
-
     X, w, params, model = _full_case(n, d, 3, dtype, 8, tied)
-    shift = X.astype(np.float64).mean(axis=0)
-    estep._LAST.clear()
-    assert estep._quadratic(params, model, shift, dtype).cd is not None
-    fused = estep_soft(X, w, params, model, shift)
-    monkeypatch.setattr(estep, "_FUSED_FULL_FEATURES", 0)
-    estep._LAST.clear()
-    assert estep._quadratic(params, model, shift, dtype).cd is None
-    other = estep_soft(X, w, params, model, shift)
-    exact = _exact_stats(X, w, params, model, shift)
-    tol = 1e-11 if dtype == np.float64 else 2e-5
-    for got in (fused, other):
-        for a, b in zip(got, exact, strict=True):
-            np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
-    estep._LAST.clear()
+    _check_one_kernel_estep(X, w, params, model, dtype, "_FUSED_FULL_FEATURES", monkeypatch)
 
 
 # (tied statistics pool Σ w x xᵀ over all rows: the shared scatter is that less
