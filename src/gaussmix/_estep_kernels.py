@@ -148,7 +148,6 @@ def full_distances_small(X, shift, P, Mc, out):  # type: ignore[no-untyped-def]
     exact zeros).
     """
     n, d = X.shape
-    k = Mc.shape[0]
     T = _SMALL_FULL_TILE
     xt = np.zeros((4, T))
     q = np.zeros((4, 4))
@@ -159,30 +158,44 @@ def full_distances_small(X, shift, P, Mc, out):  # type: ignore[no-untyped-def]
             sa = shift[a]
             for i in range(t):
                 xt[a, i] = np.float64(X[s + i, a]) - sa
-        x0, x1, x2, x3 = xt[0], xt[1], xt[2], xt[3]
-        for j in range(k):
-            for a in range(d):
-                mc[a] = Mc[j, a]
-                for b in range(a + 1):
-                    q[b, a] = P[j, b, a]
-            o = out[j, s:s + t]
-            if d <= 2:
-                m0, m1, q00, q01, q11 = mc[0], mc[1], q[0, 0], q[0, 1], q[1, 1]
-                for i in range(t):
-                    y0 = -m0 + x0[i] * q00
-                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
-                    o[i] = (0.0 + y0 * y0) + y1 * y1
-            else:
-                m0, m1, m2, m3 = mc[0], mc[1], mc[2], mc[3]
-                q00, q01, q11 = q[0, 0], q[0, 1], q[1, 1]
-                q02, q12, q22 = q[0, 2], q[1, 2], q[2, 2]
-                q03, q13, q23, q33 = q[0, 3], q[1, 3], q[2, 3], q[3, 3]
-                for i in range(t):
-                    y0 = -m0 + x0[i] * q00
-                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
-                    y2 = ((-m2 + x0[i] * q02) + x1[i] * q12) + x2[i] * q22
-                    y3 = (((-m3 + x0[i] * q03) + x1[i] * q13) + x2[i] * q23) + x3[i] * q33
-                    o[i] = (((0.0 + y0 * y0) + y1 * y1) + y2 * y2) + y3 * y3
+        _tile_full_distances(xt, d, P, Mc, q, mc, out, s, t)
+
+
+@kernel
+def _tile_full_distances(xt, d, P, Mc, q, mc, out, s, t):  # type: ignore[no-untyped-def]
+    """Squared Mahalanobis distances of a transposed tile's first ``t`` rows into
+    columns ``s`` to ``s + t - 1`` of ``out`` (k, n).
+
+    ``xt`` (4, tile) holds the shifted rows in float64, features padded with
+    zeros to 4 (the padding adds exact zeros); ``q`` (4, 4) and ``mc`` (4,)
+    are zeroed scratch. For each component one loop across the rows forms
+    every ``y_a`` in registers (see :func:`full_distances_small`).
+    """
+    k = Mc.shape[0]
+    x0, x1, x2, x3 = xt[0], xt[1], xt[2], xt[3]
+    for j in range(k):
+        for a in range(d):
+            mc[a] = Mc[j, a]
+            for b in range(a + 1):
+                q[b, a] = P[j, b, a]
+        o = out[j, s:s + t]
+        if d <= 2:
+            m0, m1, q00, q01, q11 = mc[0], mc[1], q[0, 0], q[0, 1], q[1, 1]
+            for i in range(t):
+                y0 = -m0 + x0[i] * q00
+                y1 = (-m1 + x0[i] * q01) + x1[i] * q11
+                o[i] = (0.0 + y0 * y0) + y1 * y1
+        else:
+            m0, m1, m2, m3 = mc[0], mc[1], mc[2], mc[3]
+            q00, q01, q11 = q[0, 0], q[0, 1], q[1, 1]
+            q02, q12, q22 = q[0, 2], q[1, 2], q[2, 2]
+            q03, q13, q23, q33 = q[0, 3], q[1, 3], q[2, 3], q[3, 3]
+            for i in range(t):
+                y0 = -m0 + x0[i] * q00
+                y1 = (-m1 + x0[i] * q01) + x1[i] * q11
+                y2 = ((-m2 + x0[i] * q02) + x1[i] * q12) + x2[i] * q22
+                y3 = (((-m3 + x0[i] * q03) + x1[i] * q13) + x2[i] * q23) + x3[i] * q33
+                o[i] = (((0.0 + y0 * y0) + y1 * y1) + y2 * y2) + y3 * y3
 
 
 @kernel
@@ -616,30 +629,7 @@ def full_soft_small(X, w, shift, P, Mc, c, like, pooled, tot, m, G0, G1, G2):  #
                 x[i] = np.float64(X[s + i, a]) - sa
             for i in range(t, T):
                 x[i] = 0.0
-        x0, x1, x2, x3 = xt[0], xt[1], xt[2], xt[3]
-        for j in range(k):
-            for a in range(d):
-                mc[a] = Mc[j, a]
-                for b in range(a + 1):
-                    q[b, a] = P[j, b, a]
-            o = D[j]
-            if d <= 2:
-                m0, m1, q00, q01, q11 = mc[0], mc[1], q[0, 0], q[0, 1], q[1, 1]
-                for i in range(T):
-                    y0 = -m0 + x0[i] * q00
-                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
-                    o[i] = y0 * y0 + y1 * y1
-            else:
-                m0, m1, m2, m3 = mc[0], mc[1], mc[2], mc[3]
-                q00, q01, q11 = q[0, 0], q[0, 1], q[1, 1]
-                q02, q12, q22 = q[0, 2], q[1, 2], q[2, 2]
-                q03, q13, q23, q33 = q[0, 3], q[1, 3], q[2, 3], q[3, 3]
-                for i in range(T):
-                    y0 = -m0 + x0[i] * q00
-                    y1 = (-m1 + x0[i] * q01) + x1[i] * q11
-                    y2 = ((-m2 + x0[i] * q02) + x1[i] * q12) + x2[i] * q22
-                    y3 = (((-m3 + x0[i] * q03) + x1[i] * q13) + x2[i] * q23) + x3[i] * q33
-                    o[i] = y0 * y0 + y1 * y1 + y2 * y2 + y3 * y3
+        _tile_full_distances(xt, d, P, Mc, q, mc, D, 0, T)
         for i in range(T):
             mt[i] = -np.inf
         for j in range(k):
